@@ -1,0 +1,60 @@
+"""The Brewverse user: unique email and username (case-insensitively) and a display name."""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,30}$"
+username_validator = RegexValidator(USERNAME_PATTERN, "Use 3 to 30 letters, digits, dots, dashes or underscores.")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str) -> "User":
+        """Log in by username or email, whatever their case (Django's ModelBackend calls this)."""
+        return self.get(Q(username__iexact=username) | Q(email__iexact=username))
+
+    def create_user(self, username: str, email: str, password: str | None = None, **extra) -> "User":
+        user = self.model(username=username, email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username: str, email: str, password: str | None = None, **extra) -> "User":
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(username, email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    username = models.CharField(max_length=30, unique=True, validators=[username_validator])
+    email = models.EmailField(max_length=254)
+    display_name = models.CharField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.display_name:
+            self.display_name = self.username
+        super().save(*args, **kwargs)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from accounts import api
+
+urlpatterns = [
+    path("signup", api.SignupView.as_view(), name="auth-signup"),
+    path("login", api.LoginView.as_view(), name="auth-login"),
+    path("refresh", api.RefreshView.as_view(), name="auth-refresh"),
+    path("logout", api.LogoutView.as_view(), name="auth-logout"),
+    path("me", api.MeView.as_view(), name="auth-me"),
+]

@@ -1,0 +1,138 @@
+"""The chat REST API: one small view per operation; validation in serializers, work in services."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from accounts.models import User
+from chat import selectors, services
+from chat.api.serializers import (
+    ConversationSerializer,
+    GroupCreateInput,
+    HistoryQuery,
+    MessageCreateInput,
+    MessageSerializer,
+    ReadInput,
+    ReadResult,
+    TitleInput,
+    UsernameInput,
+)
+
+
+def _conversation_response(request: Request, conversation_id: int, status_code: int = 200) -> Response:
+    conversation = selectors.conversation_get_for(request.user, conversation_id)
+    data = ConversationSerializer(conversation, context={"user": request.user}).data
+    return Response(data, status=status_code)
+
+
+class ConversationListView(APIView):
+    @extend_schema(responses=ConversationSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        conversations = selectors.conversation_list_for(request.user)
+        return Response(ConversationSerializer(conversations, many=True, context={"user": request.user}).data)
+
+    @extend_schema(request=GroupCreateInput, responses={201: ConversationSerializer})
+    def post(self, request: Request) -> Response:
+        data = GroupCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_create_group(creator=request.user, **data.validated_data)
+        return _conversation_response(request, conversation.pk, status.HTTP_201_CREATED)
+
+
+class ConversationDetailView(APIView):
+    @extend_schema(responses=ConversationSerializer)
+    def get(self, request: Request, conversation_id: int) -> Response:
+        return _conversation_response(request, conversation_id)
+
+    @extend_schema(request=TitleInput, responses=ConversationSerializer)
+    def patch(self, request: Request, conversation_id: int) -> Response:
+        actor = selectors.participant_get(request.user, conversation_id)
+        data = TitleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.conversation_rename(actor=actor, title=data.validated_data["title"])
+        return _conversation_response(request, conversation_id)
+
+
+class DirectConversationView(APIView):
+    @extend_schema(request=None, responses={200: ConversationSerializer, 201: ConversationSerializer})
+    def post(self, request: Request, username: str) -> Response:
+        other = get_object_or_404(User, username__iexact=username, is_active=True)
+        conversation, created = services.conversation_get_or_create_direct(user=request.user, other=other)
+        return _conversation_response(request, conversation.pk, 201 if created else 200)
+
+
+class ConversationReadView(APIView):
+    @extend_schema(request=ReadInput, responses=ReadResult)
+    def post(self, request: Request, conversation_id: int) -> Response:
+        participant = selectors.participant_get(request.user, conversation_id)
+        data = ReadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = services.conversation_mark_read(participant=participant, **data.validated_data)
+        unread = participant.conversation.last_seq - participant.last_read_seq
+        return Response(
+            {
+                "conversation_id": conversation_id,
+                "last_read_message_id": participant.last_read_message_id,
+                "unread_count": max(unread, 0),
+            }
+        )
+
+
+class MemberAddView(APIView):
+    @extend_schema(request=UsernameInput, responses={201: ConversationSerializer})
+    def post(self, request: Request, conversation_id: int) -> Response:
+        actor = selectors.participant_get(request.user, conversation_id)
+        data = UsernameInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.conversation_add_member(actor=actor, username=data.validated_data["username"])
+        return _conversation_response(request, conversation_id, status.HTTP_201_CREATED)
+
+
+class MemberRemoveView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, conversation_id: int, username: str) -> Response:
+        actor = selectors.participant_get(request.user, conversation_id)
+        services.conversation_remove_member(actor=actor, username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageHistoryView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="1 to 200, default 50"),
+            OpenApiParameter("before", int, description="newest messages with an id below this"),
+            OpenApiParameter("after", int, description="oldest messages with an id above this"),
+        ],
+        responses=MessageSerializer(many=True),
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        selectors.participant_get(request.user, conversation_id)
+        query = HistoryQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        messages = selectors.message_history(conversation_id, **query.validated_data)
+        return Response(MessageSerializer(messages, many=True).data)
+
+
+class MessagePostThrottle(UserRateThrottle):
+    scope = "message_post"
+
+
+class MessageCreateView(APIView):
+    throttle_classes = [MessagePostThrottle]
+
+    @extend_schema(request=MessageCreateInput, responses={200: MessageSerializer, 201: MessageSerializer})
+    def post(self, request: Request) -> Response:
+        data = MessageCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = selectors.participant_get(request.user, data.validated_data["conversation_id"])
+        message, created = services.message_send(
+            sender=request.user,
+            conversation=participant.conversation,
+            content=data.validated_data["content"],
+            client_id=data.validated_data.get("client_id"),
+        )
+        return Response(MessageSerializer(message).data, status=201 if created else 200)

@@ -1,0 +1,54 @@
+"""Every error a chat operation can report, with its code: one list for REST and sockets alike.
+
+Services raise `ChatError`; the REST exception handler turns it into a 4xx JSON body and the
+consumers into an `error` frame on a socket that stays open.
+"""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    NOT_FOUND = "not_found"
+    USER_NOT_FOUND = "user_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    FORBIDDEN = "forbidden"
+    INVALID = "invalid"
+    CONTENT_EMPTY = "content_empty"
+    CONTENT_TOO_LONG = "content_too_long"
+    DIRECT_WITH_SELF = "direct_with_self"
+    NOT_A_GROUP = "not_a_group"
+    ALREADY_MEMBER = "already_member"
+    NOT_A_MEMBER = "not_a_member"
+    BAD_FRAME = "bad_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    FRAME_TOO_LARGE = "frame_too_large"
+    RATE_LIMITED = "rate_limited"
+
+
+# The HTTP status each code maps to in the REST API.
+HTTP_STATUS = {
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.USER_NOT_FOUND: 404,
+    ErrorCode.MESSAGE_NOT_FOUND: 404,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+}
+
+
+class ChatError(Exception):
+    """A refused chat operation; `field` names the input it is about, for DRF-style bodies."""
+
+    def __init__(self, code: ErrorCode, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.field = field
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 400)
+
+
+class ConversationNotFound(ChatError):
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.NOT_FOUND, "Conversation not found.")

@@ -1,0 +1,258 @@
+"""Every write to conversations and messages. REST views and socket consumers both call these.
+
+Each service writes inside one transaction and schedules its events with `transaction.on_commit`,
+so a socket frame never announces something that was rolled back.
+"""
+
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from chat import events
+from chat.errors import ChatError, ErrorCode
+from chat.models import Conversation, Message, Participant
+from chat.selectors import message_in_conversation
+
+
+def _clean_content(content: str) -> str:
+    content = content.strip()
+    if not content:
+        raise ChatError(ErrorCode.CONTENT_EMPTY, "Message content cannot be empty.", field="content")
+    if len(content) > settings.MESSAGE_MAX_LENGTH:
+        raise ChatError(
+            ErrorCode.CONTENT_TOO_LONG,
+            f"Message content is limited to {settings.MESSAGE_MAX_LENGTH} characters.",
+            field="content",
+        )
+    return content
+
+
+def _next_seq(conversation_id: int, now) -> int:
+    """Take the conversation's next seq and bump `updated_at` in one statement.
+
+    The UPDATE holds the conversation's row lock until commit, so concurrent senders queue here and
+    seqs come out gap-free; a rolled-back send gives its seq back.
+    """
+    table = Conversation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + 1, updated_at = %s WHERE id = %s RETURNING last_seq",
+            [now, conversation_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def message_send(
+    *, sender: User, conversation: Conversation, content: str, client_id: str | None = None
+) -> tuple[Message, bool]:
+    """Save a message and announce it; returns (message, created).
+
+    A retry with a `client_id` this sender already used in this conversation returns the first
+    message instead of saving a second one, even when both attempts race.
+    """
+    content = _clean_content(content)
+    client_id = client_id or None
+    if client_id is not None:
+        existing = Message.objects.filter(conversation=conversation, sender=sender, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            seq = _next_seq(conversation.pk, now)
+            message = Message.objects.create(
+                conversation=conversation,
+                sender=sender,
+                seq=seq,
+                content=content,
+                client_id=client_id,
+                created_at=now,
+            )
+            # The sender has read (and received) their own message.
+            Participant.objects.filter(conversation=conversation, user=sender).update(
+                last_read_message_id=message.pk,
+                last_read_seq=seq,
+                last_delivered_message_id=message.pk,
+            )
+            transaction.on_commit(partial(events.message_created, message))
+    except IntegrityError:
+        if client_id is None:
+            raise
+        # A concurrent retry with the same client_id won the race; ours rolled back with its seq.
+        return Message.objects.get(conversation=conversation, sender=sender, client_id=client_id), False
+    conversation.last_seq, conversation.updated_at = seq, now
+    return message, True
+
+
+def _direct_key(a: User, b: User) -> str:
+    low, high = sorted((a.pk, b.pk))
+    return f"{low}:{high}"
+
+
+def conversation_get_or_create_direct(*, user: User, other: User) -> tuple[Conversation, bool]:
+    """The one direct conversation of two users, created on first use; safe under concurrent calls."""
+    if other.pk == user.pk:
+        raise ChatError(ErrorCode.DIRECT_WITH_SELF, "You cannot start a direct conversation with yourself.")
+    key = _direct_key(user, other)
+    existing = Conversation.objects.filter(direct_key=key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(is_group=False, direct_key=key)
+            Participant.objects.bulk_create(
+                [
+                    Participant(conversation=conversation, user=user, role=Participant.Role.MEMBER),
+                    Participant(conversation=conversation, user=other, role=Participant.Role.MEMBER),
+                ]
+            )
+            transaction.on_commit(partial(events.conversation_changed, conversation.pk, [user.pk, other.pk]))
+    except IntegrityError:
+        return Conversation.objects.get(direct_key=key), False
+    return conversation, True
+
+
+def _users_by_username(usernames: list[str]) -> list[User]:
+    wanted = {name.lower() for name in usernames}
+    lookup = Q()
+    for name in wanted:
+        lookup |= Q(username__iexact=name)
+    users = list(User.objects.filter(lookup, is_active=True)) if wanted else []
+    missing = wanted - {u.username.lower() for u in users}
+    if missing:
+        raise ChatError(ErrorCode.USER_NOT_FOUND, f"Unknown users: {', '.join(sorted(missing))}.", field="usernames")
+    return users
+
+
+def _clean_title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise ChatError(ErrorCode.INVALID, "A group needs a title.", field="title")
+    return title
+
+
+def conversation_create_group(*, creator: User, title: str, usernames: list[str]) -> Conversation:
+    """A group owned by its creator, with the named users as members."""
+    title = _clean_title(title)
+    members = [u for u in _users_by_username(usernames) if u.pk != creator.pk]
+    with transaction.atomic():
+        conversation = Conversation.objects.create(is_group=True, title=title)
+        Participant.objects.bulk_create(
+            [Participant(conversation=conversation, user=creator, role=Participant.Role.OWNER)]
+            + [Participant(conversation=conversation, user=u, role=Participant.Role.MEMBER) for u in members]
+        )
+        user_ids = [creator.pk] + [u.pk for u in members]
+        transaction.on_commit(partial(events.conversation_changed, conversation.pk, user_ids))
+    return conversation
+
+
+def _require_group_manager(actor: Participant) -> None:
+    if not actor.conversation.is_group:
+        raise ChatError(ErrorCode.NOT_A_GROUP, "A direct conversation has exactly its two members.")
+    if not actor.can_manage:
+        raise ChatError(ErrorCode.FORBIDDEN, "Only the group's owner or an admin can do this.")
+
+
+def _member_ids(conversation_id: int) -> list[int]:
+    return list(Participant.objects.filter(conversation_id=conversation_id).values_list("user_id", flat=True))
+
+
+def conversation_rename(*, actor: Participant, title: str) -> Conversation:
+    _require_group_manager(actor)
+    conversation = actor.conversation
+    conversation.title = _clean_title(title)
+    with transaction.atomic():
+        conversation.save(update_fields=["title"])
+        transaction.on_commit(partial(events.conversation_changed, conversation.pk, _member_ids(conversation.pk)))
+    return conversation
+
+
+def conversation_add_member(*, actor: Participant, username: str) -> Participant:
+    _require_group_manager(actor)
+    (user,) = _users_by_username([username])
+    conversation = actor.conversation
+    try:
+        with transaction.atomic():
+            # A new member starts with the history already read, so they are not greeted by a badge.
+            participant = Participant.objects.create(
+                conversation=conversation,
+                user=user,
+                role=Participant.Role.MEMBER,
+                last_read_seq=conversation.last_seq,
+            )
+            transaction.on_commit(partial(events.conversation_changed, conversation.pk, _member_ids(conversation.pk)))
+    except IntegrityError:
+        raise ChatError(ErrorCode.ALREADY_MEMBER, f"{user.username} is already a member.", field="username")
+    return participant
+
+
+def conversation_remove_member(*, actor: Participant, username: str) -> None:
+    """An owner or admin removes a member; anyone may remove themselves to leave."""
+    conversation = actor.conversation
+    leaving = username.lower() == actor.user.username.lower()
+    if not leaving:
+        _require_group_manager(actor)
+    elif not conversation.is_group:
+        raise ChatError(ErrorCode.NOT_A_GROUP, "A direct conversation has exactly its two members.")
+    target = Participant.objects.filter(conversation=conversation, user__username__iexact=username).first()
+    if target is None:
+        raise ChatError(ErrorCode.NOT_A_MEMBER, f"{username} is not a member.", field="username")
+    if target.role == Participant.Role.OWNER and not leaving:
+        raise ChatError(ErrorCode.FORBIDDEN, "The owner cannot be removed.")
+    with transaction.atomic():
+        target.delete()
+        if leaving and target.role == Participant.Role.OWNER:
+            _hand_over_ownership(conversation)
+        remaining = _member_ids(conversation.pk)
+        transaction.on_commit(partial(events.member_removed, conversation.pk, target.user_id, remaining))
+
+
+def _hand_over_ownership(conversation: Conversation) -> None:
+    """A group whose owner leaves passes to its longest-standing admin, else its oldest member."""
+    remaining = Participant.objects.filter(conversation=conversation).order_by("joined_at", "id")
+    heir = remaining.filter(role=Participant.Role.ADMIN).first() or remaining.first()
+    if heir is not None:
+        heir.role = Participant.Role.OWNER
+        heir.save(update_fields=["role"])
+
+
+def _move_delivered(participant_id: int, message_id: int) -> bool:
+    return bool(
+        Participant.objects.filter(pk=participant_id)
+        .exclude(last_delivered_message_id__gte=message_id)
+        .update(last_delivered_message_id=message_id)
+    )
+
+
+def conversation_mark_read(*, participant: Participant, message_id: int | None = None) -> Participant:
+    """Move the reader's pointer forward (to the newest message when none is named); never back."""
+    conversation = participant.conversation
+    if message_id is None:
+        message = Message.objects.filter(conversation=conversation, seq=conversation.last_seq).first()
+        if message is None:
+            return participant
+    else:
+        message = message_in_conversation(conversation.pk, message_id)
+    with transaction.atomic():
+        moved = Participant.objects.filter(pk=participant.pk, last_read_seq__lt=message.seq).update(
+            last_read_message_id=message.pk, last_read_seq=message.seq
+        )
+        _move_delivered(participant.pk, message.pk)
+        participant.refresh_from_db()
+        if moved:
+            transaction.on_commit(partial(events.read_moved, participant))
+    return participant
+
+
+def conversation_mark_delivered(*, participant: Participant, message_id: int) -> Participant:
+    """This device has received messages up to `message_id`; the pointer only moves forward."""
+    message = message_in_conversation(participant.conversation_id, message_id)
+    with transaction.atomic():
+        if _move_delivered(participant.pk, message.pk):
+            participant.last_delivered_message_id = message.pk
+            transaction.on_commit(partial(events.receipt_moved, participant))
+    return participant

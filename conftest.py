@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: users, authenticated API clients, a clean cache."""
+
+import itertools
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.services import token_pair_for
+
+PASSWORD = "correct-horse-battery-staple"
+_serial = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Throttle counters must not leak from one test into the next."""
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str | None = None, **extra) -> User:
+        username = username or f"user{next(_serial)}"
+        return User.objects.create_user(
+            username=username, email=extra.pop("email", f"{username}@example.com"), password=PASSWORD, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user) -> User:
+    return make_user("carol")
+
+
+@pytest.fixture
+def api_for():
+    """An API client authenticated with a real simplejwt access token for `user`."""
+
+    def client(user: User | None = None) -> APIClient:
+        api = APIClient()
+        if user is not None:
+            api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user)['access']}")
+        return api
+
+    return client
