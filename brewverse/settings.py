@@ -94,7 +94,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # timeout) instead of failing with "database is locked" on lock upgrade. The test database is a
     # file so that a real daphne process started by the tests sees the same data.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # TEST_DB_SUFFIX lets parallel test runs on one checkout keep apart.
+    test_db = f"test_db{os.environ.get('TEST_DB_SUFFIX', '')}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / test_db)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
