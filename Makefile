@@ -35,3 +35,18 @@ test: dev-venv
 lint: dev-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The benchmark (bench/, docs/performance.md): PostgreSQL and Redis must be running; it uses a fresh
+# database of its own and Redis db 5 (BENCH_PG_URL, BENCH_REDIS_URL change them). BENCH_ARGS adds
+# options, e.g. `make bench BENCH_ARGS="--name mybox"`.
+.PHONY: bench bench-full
+
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-full: $(VENV)/.bench
+	$(BIN)/python -m bench.run --full $(BENCH_ARGS)

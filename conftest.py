@@ -1,8 +1,10 @@
 """Fixtures shared by every test: users, authenticated API clients, a clean cache."""
 
+import functools
 import itertools
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -19,13 +21,23 @@ def _clean_cache():
     cache.clear()
 
 
+@functools.cache
+def _password_hash() -> str:
+    """PASSWORD hashed once (Argon2 spends ~0.1 s a hash on purpose); every test user shares it."""
+    return make_password(PASSWORD)
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str | None = None, **extra) -> User:
         username = username or f"user{next(_serial)}"
-        return User.objects.create_user(
-            username=username, email=extra.pop("email", f"{username}@example.com"), password=PASSWORD, **extra
+        user = User.objects.create_user(
+            username=username, email=extra.pop("email", f"{username}@example.com"), password=None, **extra
         )
+        # A real Argon2 hash of PASSWORD, so logins (in tests and in live servers) work as usual.
+        user.password = _password_hash()
+        user.save(update_fields=["password"])
+        return user
 
     return make
 

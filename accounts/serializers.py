@@ -3,6 +3,8 @@
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from accounts.models import User, username_validator
 
@@ -16,7 +18,7 @@ class UserPublicSerializer(serializers.ModelSerializer):
 class MeSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "username", "display_name", "created_at"]
+        fields = ["id", "email", "username", "display_name", "created_at", "email_notifications"]
 
 
 class SignupInput(serializers.Serializer):
@@ -57,3 +59,25 @@ class TokenPairOutput(serializers.Serializer):
 
 class RefreshInput(serializers.Serializer):
     refresh = serializers.CharField()
+
+
+class RefreshRotateInput(TokenRefreshSerializer):
+    """simplejwt's refresh, except that a token of a deleted user is a 401 rather than a crash."""
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            return super().validate(attrs)
+        except User.DoesNotExist:
+            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account")
+
+
+class MeUpdateInput(serializers.Serializer):
+    """PATCH /api/auth/me: any of these; a blank display name goes back to the username."""
+
+    display_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    email_notifications = serializers.BooleanField(required=False)
+
+
+class PasswordChangeInput(serializers.Serializer):
+    old_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)

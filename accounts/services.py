@@ -1,7 +1,10 @@
-"""Writes to accounts: signing up and issuing tokens."""
+"""Writes to accounts: signing up, issuing tokens, changing one's profile and password."""
 
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework import serializers
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
@@ -21,3 +24,34 @@ def user_signup(*, email: str, username: str, password: str, display_name: str =
 def token_pair_for(user: User) -> dict[str, str]:
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def user_update_profile(
+    *, user: User, display_name: str | None = None, email_notifications: bool | None = None
+) -> User:
+    """Change what the user may change about themselves; a blank display name means the username."""
+    fields = []
+    if display_name is not None:
+        user.display_name = display_name.strip() or user.username
+        fields.append("display_name")
+    if email_notifications is not None:
+        user.email_notifications = email_notifications
+        fields.append("email_notifications")
+    if fields:
+        user.save(update_fields=fields)
+    return user
+
+
+def user_change_password(*, user: User, old_password: str, new_password: str) -> None:
+    """Set a new password; every refresh token issued before stops working (other devices sign in again)."""
+    if not user.check_password(old_password):
+        raise serializers.ValidationError({"old_password": ["The current password is not correct."]})
+    try:
+        password_validation.validate_password(new_password, user)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({"new_password": list(error.messages)})
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        live = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)

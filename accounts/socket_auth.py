@@ -1,41 +1,57 @@
 """WebSocket authentication: a simplejwt access token in `?token=`, else the Django session cookie.
 
-One middleware around the URL router, so consumers only look at `scope["user"]`; an inactive
-(banned) user is anonymous here, whichever credential they bring.
+One middleware around the URL router, so consumers only look at `scope["user"]`. Whatever the
+credential, a missing, invalid or expired one, or one of an inactive (banned) user, leaves the user
+anonymous, and the consumers refuse anonymous handshakes. A token, when present, is the only
+credential looked at: a bad token is not rescued by a good session cookie.
 """
 
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
-from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 
 
+def query_token(scope: dict) -> str | None:
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return params.get("token", [None])[0]
+
+
 @database_sync_to_async
-def _user_for_token(raw: str) -> User | AnonymousUser:
+def user_for_token(raw: str) -> User | AnonymousUser:
     try:
-        token = AccessToken(raw)
+        user_id = AccessToken(raw).get(api_settings.USER_ID_CLAIM)
     except TokenError:
         return AnonymousUser()
-    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+    if user_id is None:
+        return AnonymousUser()
+    try:
+        user = User.objects.filter(**{api_settings.USER_ID_FIELD: user_id}, is_active=True).first()
+    except (TypeError, ValueError):  # a signed token whose claim is not an id
+        return AnonymousUser()
     return user or AnonymousUser()
 
 
-class _TokenAuthMiddleware(BaseMiddleware):
-    """Replaces the session's user with the token's when the query string carries a token."""
+class JWTOrSessionAuthMiddleware:
+    """Sets `scope["user"]` from `?token=` when the query string has one, else from the session.
+
+    The session path is Channels' own `AuthMiddlewareStack`, which also refuses inactive users and
+    sessions whose password hash no longer matches.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.session_auth = AuthMiddlewareStack(inner)
 
     async def __call__(self, scope, receive, send):
-        params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        token = params.get("token", [None])[0]
-        if token is not None:
-            scope = dict(scope, user=await _user_for_token(token))
-        return await super().__call__(scope, receive, send)
-
-
-def JWTOrSessionAuthMiddleware(inner):  # noqa: N802 - named like the middleware it builds
-    return AuthMiddlewareStack(_TokenAuthMiddleware(inner))
+        token = query_token(scope)
+        if token is None:
+            return await self.session_auth(scope, receive, send)
+        scope = dict(scope, user=await user_for_token(token))
+        return await self.inner(scope, receive, send)

@@ -1,4 +1,10 @@
-"""Login throttles: one budget per username (guessing one account) and one per IP (spraying many)."""
+"""Login throttles: one budget per username (guessing one account) and one per IP (spraying many).
+
+`page_throttle_wait` applies them (and any other DRF throttle) to the server-rendered pages.
+"""
+
+import math
+from types import SimpleNamespace
 
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -23,3 +29,16 @@ class LoginIPThrottle(SimpleRateThrottle):
 
 class SignupIPThrottle(LoginIPThrottle):
     scope = "signup_ip"
+
+
+def page_throttle_wait(request, throttles: list[SimpleRateThrottle]) -> int | None:
+    """For server-rendered pages: seconds to wait when one of these API throttles refuses, else None.
+
+    Pages spend the same budgets as the API, so switching between the two gains an attacker nothing.
+    """
+    # DRF throttles read `data`, `user`, `headers` and `META`; a Django request has POST, not data.
+    shim = SimpleNamespace(data=request.POST.dict(), user=request.user, META=request.META, headers=request.headers)
+    for throttle in throttles:
+        if not throttle.allow_request(shim, None):
+            return math.ceil(throttle.wait() or 1)
+    return None

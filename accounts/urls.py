@@ -8,4 +8,5 @@ urlpatterns = [
     path("refresh", api.RefreshView.as_view(), name="auth-refresh"),
     path("logout", api.LogoutView.as_view(), name="auth-logout"),
     path("me", api.MeView.as_view(), name="auth-me"),
+    path("password", api.PasswordView.as_view(), name="auth-password"),
 ]

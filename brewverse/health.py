@@ -5,7 +5,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.http import HttpRequest, JsonResponse
 
 logger = logging.getLogger(__name__)
@@ -13,8 +13,14 @@ CHECK_TIMEOUT = 2.0
 
 
 def _database_answers() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    # This runs in a pool thread that no request cycle cleans up after: without closing, a connection
+    # broken by a database restart would stay in that thread and fail every later check.
+    close_old_connections()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        close_old_connections()
 
 
 async def _channel_layer_answers() -> None:

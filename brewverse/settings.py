@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "brewverse.admin_site.BrewverseAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "brewverse.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,7 +109,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
+            # redis-py 8 times socket reads out after 5 s by default, exactly the 5 s that the layer's
+            # BZPOPMIN blocks for: every idle socket's receive would fail. Reads get 10 s instead.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "capacity": 1500, "expiry": 60},
         }
     }
     # Throttle counters must be shared by every process, so they live in Redis too.
@@ -119,7 +123,9 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only (docs/realtime.md). Its default capacity of 100 frames per socket silently drops
+    # frames under a burst, so it gets the same capacity as Redis.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Authentication -----------------------------------------------------------------------------
@@ -186,7 +192,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "brewverse.storage.StaticFilesStorage"
     },
 }
 
@@ -206,3 +212,29 @@ SOCKET_FRAME_BURST = float(os.environ.get("SOCKET_FRAME_BURST", "200"))
 SOCKET_FRAME_RATE = float(os.environ.get("SOCKET_FRAME_RATE", "20"))
 # A client frame larger than this is refused without being parsed.
 SOCKET_MAX_FRAME_BYTES = int(os.environ.get("SOCKET_MAX_FRAME_BYTES", str(64 * 1024)))
+
+# --- Presence and email for people who are away (docs/notifications.md) -------------------------
+# A socket counts as open for PRESENCE_TTL seconds after its last heartbeat (every PRESENCE_HEARTBEAT
+# seconds), so the sockets of a crashed process stop counting on their own.
+PRESENCE_TTL = float(os.environ.get("PRESENCE_TTL", "60"))
+PRESENCE_HEARTBEAT = float(os.environ.get("PRESENCE_HEARTBEAT", "20"))
+# `manage.py run_notifier` emails unread messages older than NOTIFY_DELAY seconds, every NOTIFY_INTERVAL.
+NOTIFY_DELAY = float(os.environ.get("NOTIFY_DELAY", "300"))
+NOTIFY_INTERVAL = float(os.environ.get("NOTIFY_INTERVAL", "30"))
+# Where the links in emails point.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Brewverse <noreply@brewverse.local>")
+# Mail goes to the console unless EMAIL_URL (smtp://user:pass@host:587/?tls=True) or the standard
+# EMAIL_* variables say otherwise.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "sent-emails"))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "30"))
+if os.environ.get("EMAIL_URL"):
+    _email = dj_email_url.parse(os.environ["EMAIL_URL"])
+    globals().update({key: value for key, value in _email.items() if value not in (None, "")})

@@ -11,4 +11,7 @@ urlpatterns = [
     path("api/", include("chat.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The pages: /signup, /login, /logout, then the app at / and /c/<id>/.
+    path("", include("accounts.page_urls")),
+    path("", include("chat.urls")),
 ]

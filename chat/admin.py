@@ -1,8 +1,52 @@
-"""The Django admin for chat: conversations with their participants inline, messages searchable."""
+"""The Django admin for moderators: the report queue first, messages in context, an audit trail.
 
-from django.contrib import admin
+Actions that change what users see (remove, restore, ban, unban, resolve) ask for a reason on an
+intermediate page and go through `chat.moderation`, which writes the audit entry.
+"""
 
-from chat.models import Conversation, Message, Participant
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from chat import moderation
+from chat.models import AuditEntry, Block, Conversation, Message, Participant, Report
+
+
+def with_reason(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    title: str,
+    apply: Callable[[object, str], None],
+) -> HttpResponse | None:
+    """Run `apply(obj, reason)` on each selected object once the moderator has given a reason."""
+    reason = request.POST.get("reason", "").strip()
+    if request.POST.get("confirm") and reason:
+        for obj in queryset:
+            apply(obj, reason)
+        modeladmin.message_user(request, f"{title}: done for {queryset.count()} item(s).", messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "objects": queryset,
+        "action": request.POST.get("action"),
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "missing_reason": bool(request.POST.get("confirm")),
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/moderation_reason.html", context)
+
+
+def admin_link(obj, label: str | None = None) -> str:
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
 
 
 class ParticipantInline(admin.TabularInline):
@@ -18,20 +62,184 @@ class ConversationAdmin(admin.ModelAdmin):
     list_display = ["id", "__str__", "is_group", "last_seq", "created_at", "updated_at"]
     list_filter = ["is_group", "created_at"]
     search_fields = ["title", "participants__user__username"]
-    readonly_fields = ["direct_key", "last_seq", "created_at", "updated_at"]
+    readonly_fields = ["direct_key", "last_seq", "created_at", "updated_at", "recent_messages"]
     inlines = [ParticipantInline]
     date_hierarchy = "updated_at"
+
+    @admin.display(description="messages")
+    def recent_messages(self, conversation: Conversation) -> str:
+        url = reverse("admin:chat_message_changelist") + f"?conversation__id__exact={conversation.pk}"
+        return format_html('<a href="{}">All {} messages</a>', url, conversation.last_seq)
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "conversation", "seq", "sender", "short_content", "created_at"]
-    list_filter = ["created_at", "conversation__is_group"]
-    search_fields = ["content", "sender__username", "conversation__title"]
+    list_display = ["id", "conversation_link", "seq", "sender_link", "short_content", "is_deleted", "created_at"]
+    list_filter = [("deleted_at", admin.EmptyFieldListFilter), "created_at", "conversation__is_group"]
+    search_fields = ["content", "sender__username", "conversation__title", "=conversation__id"]
     list_select_related = ["sender", "conversation"]
-    readonly_fields = ["conversation", "sender", "seq", "client_id", "created_at"]
+    readonly_fields = [
+        "conversation",
+        "sender",
+        "seq",
+        "content",
+        "client_id",
+        "created_at",
+        "edited_at",
+        "deleted_at",
+        "deleted_by",
+        "context",
+    ]
     date_hierarchy = "created_at"
+    actions = ["remove_messages", "restore_messages"]
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The user list links here with its "messages" count.
+        return lookup == "sender__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Messages are soft-deleted with "remove", which is audited; a hard delete would lose the record.
+        return False
+
+    @admin.display(description="conversation", ordering="conversation")
+    def conversation_link(self, message: Message) -> str:
+        return admin_link(message.conversation)
+
+    @admin.display(description="sender", ordering="sender__username")
+    def sender_link(self, message: Message) -> str:
+        return admin_link(message.sender)
 
     @admin.display(description="content")
     def short_content(self, message: Message) -> str:
         return message.content if len(message.content) <= 80 else message.content[:79] + "…"
+
+    @admin.display(description="deleted", boolean=True)
+    def is_deleted(self, message: Message) -> bool:
+        return message.deleted_at is not None
+
+    @admin.display(description="in context")
+    def context(self, message: Message) -> str:
+        around = Message.objects.filter(
+            conversation_id=message.conversation_id, seq__gte=message.seq - 5, seq__lte=message.seq + 5
+        ).select_related("sender")
+        rows = [
+            format_html(
+                "<tr{}><td>#{}</td><td>{}</td><td>{}</td></tr>",
+                format_html(' style="background:#fff3cd"') if m.pk == message.pk else "",
+                m.seq,
+                m.sender.username,
+                ("[deleted] " if m.deleted_at else "") + m.content,
+            )
+            for m in around
+        ]
+        return format_html("<table>{}</table>", format_html("".join(rows)))
+
+    @admin.action(description="Remove selected messages (soft delete, for everyone)")
+    def remove_messages(self, request: HttpRequest, queryset: QuerySet[Message]):
+        return with_reason(
+            self,
+            request,
+            queryset,
+            title="Remove messages",
+            apply=lambda m, reason: moderation.message_remove(moderator=request.user, message=m, reason=reason),
+        )
+
+    @admin.action(description="Restore selected messages")
+    def restore_messages(self, request: HttpRequest, queryset: QuerySet[Message]):
+        return with_reason(
+            self,
+            request,
+            queryset,
+            title="Restore messages",
+            apply=lambda m, reason: moderation.message_restore(moderator=request.user, message=m, reason=reason),
+        )
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "message_link", "sender", "reporter", "reason", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["reason", "message__content", "reporter__username", "message__sender__username"]
+    list_select_related = ["message__sender", "reporter"]
+    readonly_fields = ["message_link", "sender", "reporter", "reason", "created_at", "resolved_at", "resolved_by"]
+    fields = [*readonly_fields, "status"]
+    actions = ["remove_and_resolve", "resolve_reports", "ban_senders"]
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The user list links here with its "reports against" count.
+        return lookup == "message__sender__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="message")
+    def message_link(self, report: Report) -> str:
+        return admin_link(report.message, f"#{report.message.seq}: {report.message.content[:60]}")
+
+    @admin.display(description="sender", ordering="message__sender__username")
+    def sender(self, report: Report) -> str:
+        return admin_link(report.message.sender)
+
+    @admin.action(description="Remove the reported messages and resolve")
+    def remove_and_resolve(self, request: HttpRequest, queryset: QuerySet[Report]):
+        def apply(report: Report, reason: str) -> None:
+            moderation.message_remove(moderator=request.user, message=report.message, reason=reason)
+            moderation.report_resolve(moderator=request.user, report=report, reason=reason)
+
+        return with_reason(self, request, queryset, title="Remove reported messages", apply=apply)
+
+    @admin.action(description="Resolve without removing")
+    def resolve_reports(self, request: HttpRequest, queryset: QuerySet[Report]):
+        return with_reason(
+            self,
+            request,
+            queryset,
+            title="Resolve reports",
+            apply=lambda r, reason: moderation.report_resolve(moderator=request.user, report=r, reason=reason),
+        )
+
+    @admin.action(description="Ban the senders of the reported messages")
+    def ban_senders(self, request: HttpRequest, queryset: QuerySet[Report]):
+        return with_reason(
+            self,
+            request,
+            queryset,
+            title="Ban senders",
+            apply=lambda r, reason: moderation.user_ban(moderator=request.user, user=r.message.sender, reason=reason),
+        )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the record of moderation cannot be edited or deleted, even by a superuser."""
+
+    list_display = ["created_at", "actor", "action", "target_user", "target_message", "reason"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor__username", "target_user__username", "reason"]
+    list_select_related = ["actor", "target_user", "target_message"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    list_display = ["blocker", "blocked", "created_at"]
+    search_fields = ["blocker__username", "blocked__username"]
+    list_select_related = ["blocker", "blocked"]

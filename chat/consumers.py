@@ -1,18 +1,28 @@
 """The two WebSockets. A consumer parses a frame, calls a service, and forwards group frames.
 
 Authentication happened in middleware (`scope["user"]`); membership is checked at the handshake.
-A bad frame gets an `error` frame and the socket stays open.
+Nothing a client sends and no outage of the channel layer ends a consumer: a bad frame gets an
+`error` frame, and while the layer is down the socket keeps working for what it sends (its own
+messages are acknowledged from the database) and catches up once the layer is back.
+
+A chat socket delivers `message` frames in `seq` order, each once: it remembers the highest seq it
+has sent (`seq_seen`), drops copies at or below it, and fills a gap (a frame that arrives early, from
+another process, or was lost) from the database, where every seq below a committed one is committed.
+See docs/realtime.md for the frames and what a client can rely on.
 """
 
+import asyncio
 import json
 import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import events, selectors, services
+from chat import events, presence, selectors, services
 from chat.api.serializers import MessageSerializer, UserPublicSerializer
 from chat.errors import ChatError, ConversationNotFound, ErrorCode
 from chat.ratelimit import TokenBucket
@@ -20,7 +30,13 @@ from chat.ratelimit import TokenBucket
 logger = logging.getLogger(__name__)
 
 REPLAY_PAGE = 200
-CLOSE_REMOVED = 4403
+# Close codes after the handshake (a refused handshake is an HTTP 403 and has none).
+CLOSE_REMOVED = 4403  # the user was removed from this conversation
+CLOSE_REVOKED = 4401  # the user was banned: every socket of theirs closes
+# Backoff between attempts to reach a channel layer that is down.
+LAYER_RETRY_MIN, LAYER_RETRY_MAX = 0.5, 10.0
+# Group memberships expire in the channel layer (a day by default); a socket re-joins well before.
+GROUP_REFRESH_SECONDS = 3600.0
 
 
 class BadFrame(ChatError):
@@ -37,20 +53,161 @@ def _int_field(content: dict, name: str, *, required: bool) -> int | None:
     return value
 
 
-class BaseConsumer(AsyncJsonWebsocketConsumer):
-    """Refuses anonymous handshakes and forwards `frame.send` group messages to the client."""
+def _client_id(content: dict) -> str | None:
+    value = content.get("client_id")
+    return value if isinstance(value, str) else None
 
-    async def websocket_connect(self, message) -> None:
+
+async def _stop(task: asyncio.Future) -> None:
+    """Cancel `task` and wait for it to end, cancelling again as long as it goes on.
+
+    redis-py swallows a cancellation that lands while it opens a connection, and the layer's
+    receive then polls Redis on as if nothing happened: one cancel is not always enough.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("socket task ended with %r", task.exception())
+
+
+class BaseConsumer(AsyncJsonWebsocketConsumer):
+    """Refuses anonymous handshakes, forwards `frame.send` group messages, survives the layer."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' own consumer loop (`await_many_dispatch`), with two changes.
+
+        Channels ends the consumer with an exception when `channel_layer.receive` raises, which is
+        what a down Redis does; `_layer_receive` waits it out instead. And on the way out the receive
+        is cancelled until it is really gone (see `_stop`), so no reader outlives its socket.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = lambda: self.channel_layer.receive(self.channel_name)
+        self.base_send = send
+        self.layer_down = False
+        self.closing = False
+        receivers = [receive, self._layer_receive]
+        tasks = [asyncio.ensure_future(receiver()) for receiver in receivers]
+        tasks.append(asyncio.ensure_future(self._refresh_groups()))
+        try:
+            while True:
+                await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
+                for index, receiver in enumerate(receivers):
+                    if tasks[index].done():
+                        message = tasks[index].result()
+                        await self.dispatch(message)
+                        tasks[index] = asyncio.ensure_future(receiver())
+        except StopConsumer:
+            pass
+        finally:
+            for task in tasks:
+                await _stop(task)
+
+    async def dispatch(self, message: dict) -> None:
+        """Every handler's failure stops here: it is logged and the socket lives on."""
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception("socket %s: %s failed", self.channel_name, message.get("type"))
+            if message["type"] == "websocket.connect":
+                await self.close()
+            elif message["type"] == "websocket.receive":
+                await self.send_error(ChatError(ErrorCode.INTERNAL, "The server failed on this frame; try again."))
+            elif message["type"] == "websocket.disconnect":
+                raise StopConsumer()
+
+    # --- the channel layer --------------------------------------------------------------------
+
+    async def _join_groups(self) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def join_groups(self) -> None:
+        """Join `self.groups`; with the layer down, carry on without them until `_layer_receive` rejoins."""
+        try:
+            await self._join_groups()
+        except Exception as error:
+            logger.warning("channel layer unavailable: %s joins its groups later (%r)", self.channel_name, error)
+            self.layer_down = True
+
+    async def leave_groups(self) -> None:
+        groups, self.groups = self.groups, []
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as error:  # the membership expires by itself
+                logger.info("channel layer unavailable: %s left in %s (%r)", self.channel_name, group, error)
+
+    async def _layer_receive(self) -> dict:
+        """The next group message; while the layer is down, retry with backoff instead of raising.
+
+        When the layer answers again the groups are re-joined (a restarted Redis forgets them) and a
+        `layer.recovered` message lets the consumer catch up on what it missed.
+        """
+        delay = LAYER_RETRY_MIN
+        while True:
+            try:
+                if self.layer_down:
+                    await self._join_groups()
+                    self.layer_down = False
+                    logger.info("channel layer back: %s rejoined its groups", self.channel_name)
+                    return {"type": "layer.recovered"}
+                return await self.channel_receive()
+            except Exception as error:
+                if not self.layer_down:
+                    logger.warning("channel layer unavailable: %s is waiting for it (%r)", self.channel_name, error)
+                    self.layer_down = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAYER_RETRY_MAX)
+
+    async def _refresh_groups(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            if not self.layer_down:
+                await self.join_groups()
+
+    async def layer_recovered(self, event: dict) -> None:
+        """Nothing to catch up on by default: a notification socket's client refetches on reconnect."""
+
+    # --- the socket ---------------------------------------------------------------------------
+
+    async def websocket_connect(self, message: dict) -> None:
         self.user = self.scope["user"]
         if not self.user.is_authenticated:
             await self.close()
             return
-        await super().websocket_connect(message)
+        self.bucket = TokenBucket()
+        # Groups are joined in connect(), not by Channels beforehand, so an outage cannot refuse the socket.
+        await self.connect()
+        # connect() either accepts or closes: an accepted socket makes its user online (chat/presence.py).
+        if not self.closing:
+            self.presence = presence.SocketPresenceTracker(self.user.pk, self.channel_name)
+            self.presence.start(self)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        await self.leave_groups()
+        if getattr(self, "presence", None) is not None:
+            await self.presence.stop()
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
 
     async def frame_send(self, event: dict) -> None:
-        if event.get("exclude_user") == self.user.pk:
+        if self.closing or event.get("exclude_user") == self.user.pk:
             return
         await self.send_json(event["frame"])
+
+    async def session_revoked(self, event: dict) -> None:
+        """The user was banned: every socket of theirs closes, in every process."""
+        await self.leave_groups()
+        await self.close(code=CLOSE_REVOKED)
 
     async def send_error(self, error: ChatError, client_id: str | None = None) -> None:
         frame = {"type": "error", "code": error.code.value, "detail": error.detail}
@@ -59,22 +216,35 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Parse a frame; every frame, good or bad, takes a token from the socket's bucket."""
+        allowed = self.bucket.take()
         raw = text_data if text_data is not None else bytes_data
-        if raw is None or len(raw) > settings.SOCKET_MAX_FRAME_BYTES:
-            await self.send_error(BadFrame("Frames are limited to 64 KiB of JSON text.", ErrorCode.FRAME_TOO_LARGE))
+        size = len(raw.encode()) if isinstance(raw, str) else len(raw or b"")
+        if size > settings.SOCKET_MAX_FRAME_BYTES:
+            limit = settings.SOCKET_MAX_FRAME_BYTES // 1024
+            await self.send_error(BadFrame(f"Frames are limited to {limit} KiB.", ErrorCode.FRAME_TOO_LARGE))
             return
         try:
             content = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            await self.send_error(BadFrame("Frames must be JSON objects."))
-            return
+        except (TypeError, ValueError):
+            content = None
         if not isinstance(content, dict):
             await self.send_error(BadFrame("Frames must be JSON objects."))
             return
-        await self.receive_json(content)
+        if not allowed:
+            await self.send_error(BadFrame("Too many frames; slow down.", ErrorCode.RATE_LIMITED), _client_id(content))
+            return
+        try:
+            await self.receive_json(content)
+        except ChatError as error:
+            await self.send_error(error, _client_id(content))
+        except Exception:
+            logger.exception("socket %s: frame %r failed", self.channel_name, content.get("type"))
+            error = ChatError(ErrorCode.INTERNAL, "The server failed on this frame; try again.")
+            await self.send_error(error, _client_id(content))
 
     async def receive_json(self, content: dict, **kwargs) -> None:
-        await self.send_error(BadFrame("This socket takes no frames.", ErrorCode.UNKNOWN_TYPE))
+        raise BadFrame("This socket takes no frames.", ErrorCode.UNKNOWN_TYPE)
 
 
 class ChatConsumer(BaseConsumer):
@@ -82,82 +252,107 @@ class ChatConsumer(BaseConsumer):
 
     async def connect(self) -> None:
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
-        if not await database_sync_to_async(selectors.is_participant)(self.user.pk, self.conversation_id):
-            await self.close()
-            return
-        self.user_frame = UserPublicSerializer(self.user).data
-        self.bucket = TokenBucket()
-        # Ids this socket was sent directly (acks of its own sends), skipped when the group copy comes.
-        self.acked_ids: set[int] = set()
         self.groups = [
             events.conversation_group(self.conversation_id),
             events.member_group(self.conversation_id, self.user.pk),
         ]
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        # Join before reading where the conversation stands, so no message falls between the two.
+        await self.join_groups()
+        try:
+            last_seq = await database_sync_to_async(self._last_seq)()
+        except ConversationNotFound:
+            await self.leave_groups()
+            await self.close()
+            return
+        self.user_frame = UserPublicSerializer(self.user).data
+        self.seq_seen = last_seq
         await self.accept()
-        after = self._after_param()
-        if after is not None:
-            await self._replay(after)
-
-    def _after_param(self) -> int | None:
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        value = params.get("after", [None])[0]
-        return int(value) if value is not None and value.isdigit() else None
+        after = params.get("after", [None])[0]
+        if after is None:
+            return
+        if not after.isdigit():
+            await self.send_error(ChatError(ErrorCode.INVALID, "'after' must be a message id."))
+            return
+        await self._replay(int(after))
+
+    def _last_seq(self) -> int:
+        return selectors.participant_get(self.user, self.conversation_id).conversation.last_seq
 
     async def _replay(self, after: int) -> None:
-        """Send what was missed, oldest first; live frames for these ids are skipped afterwards.
-
-        The groups were joined first, so nothing posted during the replay falls between the two.
-        """
+        """Send, oldest first, the messages after id `after`, up to and past where the socket started."""
         while True:
-            page = await database_sync_to_async(selectors.message_history)(
-                self.conversation_id, limit=REPLAY_PAGE, after=after
+            page = await database_sync_to_async(self._serialized)(
+                selectors.message_history, self.conversation_id, limit=REPLAY_PAGE, after=after
             )
             for message in page:
-                await self.send_json({"type": "message", "message": MessageSerializer(message).data})
-                after = message.pk
-            self.replayed_up_to = after
+                await self._send_message(message)
+            if len(page) < REPLAY_PAGE:
+                return
+            after = page[-1]["id"]
+
+    @staticmethod
+    def _serialized(select, *args, **kwargs) -> list[dict]:
+        return MessageSerializer(select(*args, **kwargs), many=True).data
+
+    async def _send_message(self, message: dict) -> None:
+        await self.send_json({"type": "message", "message": message})
+        self.seq_seen = max(self.seq_seen, message["seq"])
+
+    async def _forward(self, message: dict, missed: list[dict] | None = None) -> None:
+        """Send `message` in seq order: nothing at or below `seq_seen`, and any gap filled first."""
+        if message["seq"] <= self.seq_seen:
+            return
+        if missed is None and message["seq"] > self.seq_seen + 1:
+            missed = await database_sync_to_async(self._serialized)(
+                selectors.messages_after_seq,
+                self.conversation_id,
+                self.seq_seen,
+                before_seq=message["seq"],
+                limit=message["seq"] - self.seq_seen,
+            )
+        for earlier in missed or []:
+            if earlier["seq"] > self.seq_seen:
+                await self._send_message(earlier)
+        await self._send_message(message)
+
+    async def layer_recovered(self, event: dict) -> None:
+        """Catch up on what was posted while the channel layer was down."""
+        while True:
+            page = await database_sync_to_async(self._serialized)(
+                selectors.messages_after_seq, self.conversation_id, self.seq_seen, limit=REPLAY_PAGE
+            )
+            for message in page:
+                await self._send_message(message)
             if len(page) < REPLAY_PAGE:
                 return
 
     async def frame_send(self, event: dict) -> None:
-        frame = event["frame"]
-        if frame["type"] == "message":
-            message_id = frame["message"]["id"]
-            if message_id in self.acked_ids:
-                self.acked_ids.discard(message_id)
-                return
-            if message_id <= getattr(self, "replayed_up_to", 0):
-                return
+        if event["frame"]["type"] == "message" and not self.closing:
+            await self._forward(event["frame"]["message"])
+            return
         await super().frame_send(event)
 
     async def membership_revoked(self, event: dict) -> None:
+        await self.leave_groups()
         await self.close(code=CLOSE_REMOVED)
 
     async def receive_json(self, content: dict, **kwargs) -> None:
-        client_id = content.get("client_id") if isinstance(content.get("client_id"), str) else None
         handler = {
             "message": self._on_message,
             "typing": self._on_typing,
             "read": self._on_read,
             "delivered": self._on_delivered,
         }.get(content.get("type"))
+        if handler is None:
+            raise BadFrame("Unknown frame type.", ErrorCode.UNKNOWN_TYPE)
         try:
-            if handler is None:
-                raise BadFrame("Unknown frame type.", ErrorCode.UNKNOWN_TYPE)
-            if not self.bucket.take():
-                raise BadFrame("Too many frames; slow down.", ErrorCode.RATE_LIMITED)
             await handler(content)
         except ConversationNotFound as error:
-            await self.send_error(error, client_id)
+            # Removed while the socket was open (the revocation may have been lost with the layer).
+            await self.send_error(error, _client_id(content))
+            await self.leave_groups()
             await self.close(code=CLOSE_REMOVED)
-        except ChatError as error:
-            await self.send_error(error, client_id)
-
-    @database_sync_to_async
-    def _participant(self):
-        return selectors.participant_get(self.user, self.conversation_id)
 
     async def _on_message(self, content: dict) -> None:
         text, client_id = content.get("content"), content.get("client_id")
@@ -165,18 +360,31 @@ class ChatConsumer(BaseConsumer):
             raise BadFrame("'content' must be a string.")
         if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
             raise BadFrame("'client_id' must be a string of at most 64 characters.")
-        message, created = await database_sync_to_async(self._send_message)(text, client_id)
-        if created:
-            self.acked_ids.add(message["id"])
-        # Acknowledge directly, so the sender hears back even when the channel layer is down.
-        await self.send_json({"type": "message", "message": message})
+        message, missed = await database_sync_to_async(self._post)(text, client_id, self.seq_seen)
+        if message["seq"] <= self.seq_seen:
+            # A retry of a message this socket has already delivered: the acknowledgement repeats it.
+            await self._send_message(message)
+            return
+        # The sender's copy is sent here, not left to the group, so it arrives even when the layer is
+        # down; the group's copy is then dropped as already seen.
+        await self._forward(message, missed)
 
-    def _send_message(self, text: str, client_id: str | None) -> tuple[dict, bool]:
+    def _post(self, text: str, client_id: str | None, seq_seen: int) -> tuple[dict, list[dict]]:
+        """Save the message; with it, the ones this socket has not been sent yet that precede it."""
         participant = selectors.participant_get(self.user, self.conversation_id)
-        message, created = services.message_send(
+        message, _ = services.message_send(
             sender=self.user, conversation=participant.conversation, content=text, client_id=client_id
         )
-        return MessageSerializer(message).data, created
+        missed = []
+        if message.seq > seq_seen + 1:
+            missed = self._serialized(
+                selectors.messages_after_seq,
+                self.conversation_id,
+                seq_seen,
+                before_seq=message.seq,
+                limit=message.seq - seq_seen,
+            )
+        return MessageSerializer(message).data, missed
 
     async def _on_typing(self, content: dict) -> None:
         is_typing = content.get("is_typing")
@@ -186,15 +394,15 @@ class ChatConsumer(BaseConsumer):
 
     async def _on_read(self, content: dict) -> None:
         message_id = _int_field(content, "message_id", required=False)
-        participant = await self._participant()
-        await database_sync_to_async(services.conversation_mark_read)(participant=participant, message_id=message_id)
+        await database_sync_to_async(self._mark)(services.conversation_mark_read, message_id)
 
     async def _on_delivered(self, content: dict) -> None:
         message_id = _int_field(content, "message_id", required=True)
-        participant = await self._participant()
-        await database_sync_to_async(services.conversation_mark_delivered)(
-            participant=participant, message_id=message_id
-        )
+        await database_sync_to_async(self._mark)(services.conversation_mark_delivered, message_id)
+
+    def _mark(self, service, message_id: int | None) -> None:
+        participant = selectors.participant_get(self.user, self.conversation_id)
+        service(participant=participant, message_id=message_id)
 
 
 class NotificationConsumer(BaseConsumer):
@@ -202,5 +410,5 @@ class NotificationConsumer(BaseConsumer):
 
     async def connect(self) -> None:
         self.groups = [events.user_group(self.user.pk)]
-        await self.channel_layer.group_add(self.groups[0], self.channel_name)
+        await self.join_groups()
         await self.accept()

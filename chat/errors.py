@@ -23,6 +23,12 @@ class ErrorCode(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     FRAME_TOO_LARGE = "frame_too_large"
     RATE_LIMITED = "rate_limited"
+    # A socket frame that failed on the server's side; the socket stays open and the client may retry.
+    INTERNAL = "internal"
+    BLOCKED = "blocked"
+    ALREADY_REPORTED = "already_reported"
+    NOT_AUTHOR = "not_author"
+    MESSAGE_DELETED = "message_deleted"
 
 
 # The HTTP status each code maps to in the REST API.
@@ -31,6 +37,8 @@ HTTP_STATUS = {
     ErrorCode.USER_NOT_FOUND: 404,
     ErrorCode.MESSAGE_NOT_FOUND: 404,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.BLOCKED: 403,
+    ErrorCode.NOT_AUTHOR: 403,
     ErrorCode.RATE_LIMITED: 429,
 }
 
@@ -46,6 +54,10 @@ class ChatError(Exception):
 
     @property
     def http_status(self) -> int:
+        # An error about a field of the request body is bad input, whatever its code: naming a user
+        # or a message that does not exist in a body is a 400; only what the URL names is a 404.
+        if self.field is not None:
+            return 400
         return HTTP_STATUS.get(self.code, 400)
 
 

@@ -4,18 +4,26 @@ Services call these through `transaction.on_commit`. Sends are best effort: if t
 down the change is already saved, the failure is logged, and clients catch up with `?after=`.
 Every group message is `{"type": "frame.send", "frame": <the JSON frame a client receives>}`,
 optionally with `exclude_user` (typing is not echoed to the typist).
+
+The callbacks run in the thread that committed. For a socket that is a `database_sync_to_async`
+worker, and `async_to_sync` hands the sends to the server's event loop; for a management command it
+runs them on an event loop of its own. Either way the committing thread waits for the sends (at most
+CHANNEL_SEND_TIMEOUT), which keeps one process's frames for a conversation in commit order.
 """
 
 import asyncio
+import functools
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from rest_framework.fields import DateTimeField
 
 from accounts.models import User
 from chat import selectors
 from chat.api.serializers import ConversationSerializer, MessageSerializer, UserPublicSerializer
+from chat.errors import ConversationNotFound
 from chat.models import Message, Participant
 
 logger = logging.getLogger(__name__)
@@ -42,21 +50,53 @@ def _frame(frame: dict, **extra) -> dict:
     return {"type": "frame.send", "frame": frame, **extra}
 
 
-async def _send_all(sends: list[GroupSend]) -> None:
+async def _send_all(sends: list[GroupSend]) -> list[tuple[str, BaseException]]:
+    """Send all at once; returns the sends that failed, so one bad group does not hide the others."""
     layer = get_channel_layer()
-    await asyncio.wait_for(
-        asyncio.gather(*(layer.group_send(group, message) for group, message in sends)),
+    results = await asyncio.wait_for(
+        asyncio.gather(*(layer.group_send(group, message) for group, message in sends), return_exceptions=True),
         timeout=settings.CHANNEL_SEND_TIMEOUT,
     )
+    outcomes = zip(sends, results, strict=True)
+    return [(group, result) for (group, _), result in outcomes if isinstance(result, BaseException)]
 
 
 def _publish(sends: list[GroupSend]) -> None:
     try:
-        async_to_sync(_send_all)(sends)
-    except Exception:
-        logger.exception("channel layer unavailable: %d group sends dropped", len(sends))
+        failed = async_to_sync(_send_all)(sends)
+    except Exception as error:  # the timeout, or no event loop to run the sends on
+        logger.error("channel layer unavailable: %d group sends dropped: %r", len(sends), error)
+        return
+    if failed:
+        group, error = failed[0]
+        logger.error(
+            "channel layer unavailable: %d of %d group sends dropped (first: %s: %r)",
+            len(failed),
+            len(sends),
+            group,
+            error,
+        )
 
 
+def after_commit(event):
+    """Marks an event that services run through `transaction.on_commit`.
+
+    The change is committed by then; an exception escaping here would still reach the service's
+    caller and turn a saved message into a 500 or an error frame, and the retry into a duplicate
+    attempt. So a failure (a query, a serializer) is logged and goes no further.
+    """
+
+    @functools.wraps(event)
+    def run(*args, **kwargs) -> None:
+        try:
+            event(*args, **kwargs)
+        except Exception:
+            logger.exception("event %s failed after commit; its frames are lost", event.__name__)
+
+    return run
+
+
+@after_commit
 def message_created(message: Message) -> None:
     """The message to its conversation's sockets, and a `new_message` to every other member."""
     payload = MessageSerializer(message).data
@@ -90,13 +130,17 @@ def _receipt(participant: Participant) -> GroupSend:
     return conversation_group(participant.conversation_id), _frame(frame)
 
 
+@after_commit
 def receipt_moved(participant: Participant) -> None:
     _publish([_receipt(participant)])
 
 
+@after_commit
 def read_moved(participant: Participant) -> None:
     """The reader's receipt to the conversation, and the new counts to all of the reader's devices."""
     conversation = participant.conversation
+    # Messages may have arrived since the service loaded the conversation; count against the newest.
+    conversation.refresh_from_db(fields=["last_seq"])
     totals = selectors.unread_totals([participant.user_id])
     frame = {
         "type": "read",
@@ -108,17 +152,22 @@ def read_moved(participant: Participant) -> None:
     _publish([_receipt(participant), (user_group(participant.user_id), _frame(frame))])
 
 
+@after_commit
 def conversation_changed(conversation_id: int, user_ids: list[int]) -> None:
     """Each member's own view of the conversation (their unread count differs) to their devices."""
     users = User.objects.filter(pk__in=user_ids)
     sends = []
     for user in users:
-        conversation = selectors.conversation_get_for(user, conversation_id)
+        try:
+            conversation = selectors.conversation_get_for(user, conversation_id)
+        except ConversationNotFound:  # left again before this ran
+            continue
         data = ConversationSerializer(conversation, context={"user": user}).data
         sends.append((user_group(user.pk), _frame({"type": "conversation", "conversation": data})))
     _publish(sends)
 
 
+@after_commit
 def member_removed(conversation_id: int, user_id: int, remaining_user_ids: list[int]) -> None:
     """Tell the removed user's devices, close their chat sockets there, and update the others."""
     gone = {"type": "conversation_removed", "conversation_id": conversation_id}
@@ -135,6 +184,49 @@ async def typing(conversation_id: int, user: dict, is_typing: bool) -> None:
     """Typing is not stored; it goes to the conversation's sockets except the typist's own."""
     frame = {"type": "typing", "conversation_id": conversation_id, "user": user, "is_typing": is_typing}
     try:
-        await _send_all([(conversation_group(conversation_id), _frame(frame, exclude_user=user["id"]))])
-    except Exception:
-        logger.exception("channel layer unavailable: typing dropped")
+        failed = await _send_all([(conversation_group(conversation_id), _frame(frame, exclude_user=user["id"]))])
+    except Exception as error:
+        failed = [(conversation_group(conversation_id), error)]
+    if failed:
+        logger.warning("channel layer unavailable: typing dropped (%r)", failed[0][1])
+
+
+def _message_frame(frame_type: str, message: Message) -> GroupSend:
+    payload = MessageSerializer(message).data
+    return conversation_group(message.conversation_id), _frame({"type": frame_type, "message": payload})
+
+
+@after_commit
+def message_updated(message: Message) -> None:
+    """An edit or a moderator's restore: open windows replace the message in place."""
+    _publish([_message_frame("message_updated", message)])
+
+
+@after_commit
+def message_deleted(message: Message) -> None:
+    """A deletion: open windows show "message deleted" in its place (no content is sent)."""
+    _publish([_message_frame("message_deleted", message)])
+
+
+@after_commit
+def sockets_revoked(user_id: int, conversation_ids: list[int]) -> None:
+    """A banned user's sockets close, in every process: notifications and every chat socket."""
+    revoked = {"type": "session.revoked"}
+    _publish([(user_group(user_id), revoked)] + [(member_group(cid, user_id), revoked) for cid in conversation_ids])
+
+
+@after_commit
+def presence_changed(user_id: int, online: bool, last_seen_at) -> None:
+    """A user came online or went offline: a `presence` frame to everyone sharing a conversation with them."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    frame = {
+        "type": "presence",
+        "user": UserPublicSerializer(user).data,
+        "online": online,
+        "last_seen_at": DateTimeField().to_representation(last_seen_at) if last_seen_at else None,
+    }
+    sends = [(user_group(pk), _frame(frame)) for pk in selectors.contacts_of(user_id).values_list("pk", flat=True)]
+    if sends:
+        _publish(sends)

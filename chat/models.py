@@ -47,6 +47,8 @@ class Participant(models.Model):
     # The seq of the last read message, so unread = conversation.last_seq - last_read_seq.
     last_read_seq = models.PositiveBigIntegerField(default=0)
     last_delivered_message_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # The seq up to which the away-notifier has emailed this participant (never emails twice).
+    last_emailed_seq = models.PositiveBigIntegerField(default=0)
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -71,6 +73,13 @@ class Message(models.Model):
     # NULL, not "", means "no client_id", so the uniqueness below only binds real ids.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # Soft delete: by its author or by a moderator (restorable); the content stays for the record
+    # but is never shown or returned while deleted_at is set.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -86,3 +95,90 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} in {self.conversation_id} by {self.sender_id}"
+
+
+class Report(models.Model):
+    """A participant's report of a message, queued for the moderators."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_filed")
+    reason = models.TextField(max_length=1000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "reporter"], name="report_once_per_user")]
+        ordering = ["status", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"Report {self.pk} on message {self.message_id}"
+
+
+class Block(models.Model):
+    """`blocker` no longer hears from `blocked`: no direct messages either way, group messages hidden."""
+
+    blocker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks_made")
+    blocked = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks_received")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blocker", "blocked"], name="block_once")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker} blocks {self.blocked}"
+
+
+class AuditEntry(models.Model):
+    """One moderation action, on record for good: who did what to whom, when and why."""
+
+    class Action(models.TextChoices):
+        BAN = "ban"
+        UNBAN = "unban"
+        REMOVE = "remove"
+        RESTORE = "restore"
+        REPORT_RESOLVED = "report_resolved"
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_actions")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    target_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SocketPresence(models.Model):
+    """One open socket, on the embedded defaults (with Redis, chat.presence keeps these there).
+
+    A user is online while one of their rows has not expired; a live socket pushes `expires_at`
+    forward with its heartbeat, so the rows of a crashed process stop counting after PRESENCE_TTL.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The socket's channel name: unique per socket, in every process.
+    socket_id = models.CharField(max_length=200, unique=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "expires_at"], name="presence_user_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.socket_id}"

@@ -6,7 +6,7 @@ from django.db.models import F, FilteredRelation, Prefetch, Q, QuerySet, Sum
 
 from accounts.models import User
 from chat.errors import ChatError, ConversationNotFound, ErrorCode
-from chat.models import Conversation, Message, Participant
+from chat.models import Block, Conversation, Message, Participant
 
 
 def conversation_list_for(user: User) -> QuerySet[Conversation]:
@@ -47,8 +47,10 @@ def conversation_get_for(user: User, conversation_id: int) -> Conversation:
 
 def participant_get(user: User, conversation_id: int) -> Participant:
     """The user's membership of a conversation (with the conversation), or not found."""
+    # `conversation__pk`, not `conversation_id`: Django checks the range of a pk lookup, so an id
+    # too large for the column finds nothing instead of crashing SQLite with an OverflowError.
     participant = (
-        Participant.objects.select_related("conversation").filter(user=user, conversation_id=conversation_id).first()
+        Participant.objects.select_related("conversation").filter(user=user, conversation__pk=conversation_id).first()
     )
     if participant is None:
         raise ConversationNotFound()
@@ -67,19 +69,37 @@ def message_in_conversation(conversation_id: int, message_id: int) -> Message:
 
 
 def message_history(
-    conversation_id: int, *, limit: int = 50, before: int | None = None, after: int | None = None
+    conversation_id: int,
+    *,
+    limit: int = 50,
+    before: int | None = None,
+    after: int | None = None,
+    viewer_id: int | None = None,
 ) -> list[Message]:
     """A page of history in ascending id order.
 
     With `after`: the oldest `limit` messages after it (catching up). Otherwise the newest `limit`
-    messages, before `before` when given (scrolling back).
+    messages, before `before` when given (scrolling back). With `viewer_id`, messages from users the
+    viewer blocked are left out.
     """
     messages = Message.objects.filter(conversation_id=conversation_id).select_related("sender")
+    if viewer_id is not None:
+        messages = messages.exclude(sender__in=Block.objects.filter(blocker_id=viewer_id).values("blocked_id"))
     if after is not None:
         return list(messages.filter(id__gt=after).order_by("id")[:limit])
     if before is not None:
         messages = messages.filter(id__lt=before)
     return list(reversed(messages.order_by("-id")[:limit]))
+
+
+def messages_after_seq(
+    conversation_id: int, after_seq: int, *, before_seq: int | None = None, limit: int = 200
+) -> list[Message]:
+    """The oldest `limit` messages with `after_seq < seq < before_seq`, in seq order: what a socket missed."""
+    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).select_related("sender")
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    return list(messages.order_by("seq")[:limit])
 
 
 def unread_totals(user_ids: Iterable[int]) -> dict[int, int]:
@@ -94,3 +114,21 @@ def unread_totals(user_ids: Iterable[int]) -> dict[int, int]:
 
 def participants_of(conversation_id: int) -> list[Participant]:
     return list(Participant.objects.filter(conversation_id=conversation_id).select_related("user"))
+
+
+def is_blocked_between(user_id: int, other_ids: list[int]) -> bool:
+    """Whether a block stands, in either direction, between the user and any of the others."""
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id__in=other_ids) | Q(blocked_id=user_id, blocker_id__in=other_ids)
+    ).exists()
+
+
+def blocked_ids_of(user_id: int) -> set[int]:
+    """The users whose messages this user has hidden by blocking them."""
+    return set(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))
+
+
+def contacts_of(user_id: int) -> QuerySet[User]:
+    """Everyone who shares a conversation with the user (not the user): who sees their presence."""
+    shared = Participant.objects.filter(conversation__participants__user_id=user_id).values("user_id")
+    return User.objects.filter(pk__in=shared).exclude(pk=user_id)

@@ -15,7 +15,7 @@ from accounts.models import User
 from chat import events
 from chat.errors import ChatError, ErrorCode
 from chat.models import Conversation, Message, Participant
-from chat.selectors import message_in_conversation
+from chat.selectors import is_blocked_between, message_in_conversation
 
 
 def _clean_content(content: str) -> str:
@@ -56,6 +56,8 @@ def message_send(
     """
     content = _clean_content(content)
     client_id = client_id or None
+    if not conversation.is_group:
+        _refuse_if_blocked(sender, conversation)
     if client_id is not None:
         existing = Message.objects.filter(conversation=conversation, sender=sender, client_id=client_id).first()
         if existing is not None:
@@ -88,6 +90,13 @@ def message_send(
     return message, True
 
 
+def _refuse_if_blocked(sender: User, conversation: Conversation) -> None:
+    """Nobody sends into a direct conversation across a block, whichever side made it."""
+    other_ids = [int(pk) for pk in conversation.direct_key.split(":") if int(pk) != sender.pk]
+    if is_blocked_between(sender.pk, other_ids):
+        raise ChatError(ErrorCode.BLOCKED, "You cannot message this user.")
+
+
 def _direct_key(a: User, b: User) -> str:
     low, high = sorted((a.pk, b.pk))
     return f"{low}:{high}"
@@ -97,6 +106,8 @@ def conversation_get_or_create_direct(*, user: User, other: User) -> tuple[Conve
     """The one direct conversation of two users, created on first use; safe under concurrent calls."""
     if other.pk == user.pk:
         raise ChatError(ErrorCode.DIRECT_WITH_SELF, "You cannot start a direct conversation with yourself.")
+    if is_blocked_between(user.pk, [other.pk]):
+        raise ChatError(ErrorCode.BLOCKED, "You cannot message this user.")
     key = _direct_key(user, other)
     existing = Conversation.objects.filter(direct_key=key).first()
     if existing is not None:
@@ -116,7 +127,7 @@ def conversation_get_or_create_direct(*, user: User, other: User) -> tuple[Conve
     return conversation, True
 
 
-def _users_by_username(usernames: list[str]) -> list[User]:
+def _users_by_username(usernames: list[str], *, field: str = "usernames") -> list[User]:
     wanted = {name.lower() for name in usernames}
     lookup = Q()
     for name in wanted:
@@ -124,7 +135,7 @@ def _users_by_username(usernames: list[str]) -> list[User]:
     users = list(User.objects.filter(lookup, is_active=True)) if wanted else []
     missing = wanted - {u.username.lower() for u in users}
     if missing:
-        raise ChatError(ErrorCode.USER_NOT_FOUND, f"Unknown users: {', '.join(sorted(missing))}.", field="usernames")
+        raise ChatError(ErrorCode.USER_NOT_FOUND, f"Unknown users: {', '.join(sorted(missing))}.", field=field)
     return users
 
 
@@ -173,16 +184,20 @@ def conversation_rename(*, actor: Participant, title: str) -> Conversation:
 
 def conversation_add_member(*, actor: Participant, username: str) -> Participant:
     _require_group_manager(actor)
-    (user,) = _users_by_username([username])
+    (user,) = _users_by_username([username], field="username")
     conversation = actor.conversation
     try:
         with transaction.atomic():
-            # A new member starts with the history already read, so they are not greeted by a badge.
+            # A new member starts with the history already read, so they are not greeted by a badge;
+            # both pointers name the newest message, as if they had read it.
+            latest = Message.objects.filter(conversation=conversation).order_by("-seq").values("pk", "seq").first()
             participant = Participant.objects.create(
                 conversation=conversation,
                 user=user,
                 role=Participant.Role.MEMBER,
-                last_read_seq=conversation.last_seq,
+                last_read_seq=latest["seq"] if latest else 0,
+                last_read_message_id=latest["pk"] if latest else None,
+                last_delivered_message_id=latest["pk"] if latest else None,
             )
             transaction.on_commit(partial(events.conversation_changed, conversation.pk, _member_ids(conversation.pk)))
     except IntegrityError:
@@ -256,3 +271,32 @@ def conversation_mark_delivered(*, participant: Participant, message_id: int) ->
             participant.last_delivered_message_id = message.pk
             transaction.on_commit(partial(events.receipt_moved, participant))
     return participant
+
+
+def _own_live_message(actor: User, message: Message) -> None:
+    if message.sender_id != actor.pk:
+        raise ChatError(ErrorCode.NOT_AUTHOR, "Only the author can change this message.")
+    if message.deleted_at is not None:
+        raise ChatError(ErrorCode.MESSAGE_DELETED, "This message was deleted.")
+
+
+def message_edit(*, actor: User, message: Message, content: str) -> Message:
+    """The author rewrites their message; everyone sees it marked edited."""
+    _own_live_message(actor, message)
+    message.content = _clean_content(content)
+    message.edited_at = timezone.now()
+    with transaction.atomic():
+        message.save(update_fields=["content", "edited_at"])
+        transaction.on_commit(partial(events.message_updated, message))
+    return message
+
+
+def message_delete(*, actor: User, message: Message) -> Message:
+    """The author deletes their message (a soft delete: it shows as "message deleted")."""
+    _own_live_message(actor, message)
+    message.deleted_at = timezone.now()
+    message.deleted_by = actor
+    with transaction.atomic():
+        message.save(update_fields=["deleted_at", "deleted_by"])
+        transaction.on_commit(partial(events.message_deleted, message))
+    return message

@@ -15,7 +15,14 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Message
-        fields = ["id", "conversation_id", "seq", "sender", "content", "created_at", "client_id"]
+        fields = ["id", "conversation_id", "seq", "sender", "content", "created_at", "client_id", "edited_at"]
+
+    def to_representation(self, message: Message) -> dict:
+        data = super().to_representation(message)
+        data["deleted"] = message.deleted_at is not None
+        if data["deleted"]:
+            data["content"] = ""
+        return data
 
 
 class ParticipantSerializer(serializers.ModelSerializer):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat.api import views
+from chat.api import presence, safety, views
 
 urlpatterns = [
     path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),
@@ -15,4 +15,17 @@ urlpatterns = [
     ),
     path("messages/<int:conversation_id>", views.MessageHistoryView.as_view(), name="message-history"),
     path("messages", views.MessageCreateView.as_view(), name="message-create"),
+    path(
+        "messages/<int:conversation_id>/<int:message_id>",
+        safety.MessageDetailView.as_view(),
+        name="message-detail",
+    ),
+    path(
+        "messages/<int:conversation_id>/<int:message_id>/report",
+        safety.ReportView.as_view(),
+        name="message-report",
+    ),
+    path("users/blocked", safety.BlockedListView.as_view(), name="user-blocked-list"),
+    path("users/presence", presence.PresenceListView.as_view(), name="user-presence"),
+    path("users/<str:username>/block", safety.BlockView.as_view(), name="user-block"),
 ]

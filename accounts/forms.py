@@ -1,0 +1,70 @@
+"""The signup and login forms of the server-rendered pages (the API has its own serializers)."""
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from accounts.models import User, username_validator
+
+
+class SignupForm(forms.Form):
+    username = forms.CharField(
+        max_length=30,
+        validators=[username_validator],
+        help_text="3 to 30 letters, digits, dots, dashes or underscores.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none", "autofocus": True}),
+    )
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    display_name = forms.CharField(
+        max_length=64,
+        required=False,
+        label="Display name",
+        help_text="Optional: the name others see. Your username otherwise.",
+        widget=forms.TextInput(attrs={"autocomplete": "nickname"}),
+    )
+    password1 = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="Confirm password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError("This username is taken.", code="taken")
+        return username
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError("This email is already registered.", code="taken")
+        return email
+
+    def clean(self) -> dict:
+        data = super().clean()
+        password, confirmation = data.get("password1"), data.get("password2")
+        if password and confirmation and password != confirmation:
+            self.add_error("password2", ValidationError("The two passwords differ.", code="password_mismatch"))
+        if password:
+            candidate = User(username=data.get("username", ""), email=data.get("email", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return data
+
+
+class LoginForm(AuthenticationForm):
+    """Django's form; the user manager resolves the name as a username or an email."""
+
+    username = forms.CharField(
+        label="Username or email",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username", "autocapitalize": "none"}),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Wrong username, email or password.",
+    }

@@ -1,0 +1,11 @@
+"""The account pages (the API's auth endpoints are in accounts/urls.py)."""
+
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("signup", views.signup, name="signup"),
+    path("login", views.LoginPage.as_view(), name="login"),
+    path("logout", views.LogoutPage.as_view(), name="logout"),
+]

@@ -1,0 +1,157 @@
+"""The signup, login and logout pages (sessions with CSRF)."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from accounts.throttles import SignupIPThrottle
+from conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+STRONG = "a-long-and-unusual-passphrase"
+
+
+def signup_data(**overrides) -> dict:
+    data = {
+        "username": "dora",
+        "email": "dora@example.com",
+        "display_name": "",
+        "password1": STRONG,
+        "password2": STRONG,
+    }
+    return {**data, **overrides}
+
+
+def test_signup_page_renders_a_form_with_csrf(client):
+    response = client.get("/signup")
+
+    assert response.status_code == 200
+    assert b'name="csrfmiddlewaretoken"' in response.content
+    assert b'name="display_name"' in response.content
+
+
+def test_signup_creates_the_user_logs_them_in_and_opens_the_app(client):
+    response = client.post("/signup", signup_data())
+
+    assert response.status_code == 302
+    assert response.url == "/"
+    user = User.objects.get(username="dora")
+    assert user.display_name == "dora"  # optional: defaults to the username
+    assert user.check_password(STRONG)
+    assert client.get("/").status_code == 200
+
+
+def test_signup_keeps_a_display_name_given(client):
+    client.post("/signup", signup_data(display_name="  Dora the Explorer "))
+
+    assert User.objects.get(username="dora").display_name == "Dora the Explorer"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"username": "ALICE"}, "username", "This username is taken."),
+        ({"email": "Alice@Example.com"}, "email", "This email is already registered."),
+        ({"username": "no spaces!"}, "username", "Use 3 to 30 letters"),
+        ({"username": "ab"}, "username", "Use 3 to 30 letters"),
+        ({"email": "not-an-email"}, "email", "Enter a valid email address."),
+        ({"password1": "123", "password2": "123"}, "password1", "This password is too short."),
+        ({"password1": "password", "password2": "password"}, "password1", "This password is too common."),
+        ({"password2": "something-else-entirely"}, "password2", "The two passwords differ."),
+        ({"username": ""}, "username", "This field is required."),
+    ],
+)
+def test_signup_with_bad_input_shows_the_errors(client, alice, overrides, field, message):
+    response = client.post("/signup", signup_data(**overrides))
+
+    assert response.status_code == 200
+    assert any(message in error for error in response.context["form"].errors[field])
+    assert message.encode() in response.content
+    assert User.objects.count() == 1  # alice only
+
+
+def test_signup_and_login_redirect_a_logged_in_user_to_the_app(client, alice):
+    client.force_login(alice)
+
+    assert client.get("/signup").url == "/"
+    assert client.get("/login").url == "/"
+
+
+def test_signup_is_throttled_per_ip(client, monkeypatch):
+    monkeypatch.setattr(SignupIPThrottle, "THROTTLE_RATES", {"signup_ip": "1/hour"})
+    client.post("/signup", signup_data(username="first", email="first@example.com"))
+    client.logout()
+
+    response = client.post("/signup", signup_data(username="second", email="second@example.com"))
+
+    assert response.status_code == 429
+    assert b"Too many attempts" in response.content
+    assert not User.objects.filter(username="second").exists()
+
+
+@pytest.mark.parametrize("name", ["alice", "ALICE", "alice@example.com", "Alice@Example.COM"])
+def test_login_by_username_or_email(client, alice, name):
+    response = client.post("/login", {"username": name, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url == "/"
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+def test_login_follows_next(client, alice):
+    response = client.post("/login?next=/new", {"username": "alice", "password": PASSWORD, "next": "/new"})
+
+    assert response.url == "/new"
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("alice", "wrong-password"), ("nobody", PASSWORD), ("banned", PASSWORD)],
+)
+def test_login_failures_all_show_the_same_error(client, alice, make_user, username, password):
+    make_user("banned", is_active=False)
+
+    response = client.post("/login", {"username": username, "password": password})
+
+    assert response.status_code == 200
+    assert b"Wrong username, email or password." in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_with_empty_fields_shows_required_errors(client):
+    response = client.post("/login", {"username": "", "password": ""})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["username"] == ["This field is required."]
+    assert response.context["form"].errors["password"] == ["This field is required."]
+
+
+def test_login_is_throttled_per_username_like_the_api(client, alice):
+    for _ in range(10):
+        client.post("/login", {"username": "alice", "password": "wrong"})
+
+    response = client.post("/login", {"username": "alice", "password": PASSWORD})
+
+    assert response.status_code == 429
+    assert b"Too many attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_page_enforces_csrf(alice):
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post("/login", {"username": "alice", "password": PASSWORD})
+
+    assert response.status_code == 403
+
+
+def test_logout_is_post_only_and_returns_to_login(client, alice):
+    client.force_login(alice)
+
+    assert client.get("/logout").status_code == 405
+    response = client.post("/logout")
+
+    assert response.status_code == 302
+    assert response.url == "/login"
+    assert client.get("/").status_code == 302

@@ -1,0 +1,83 @@
+"""Safety calls of the REST API: editing and deleting one's messages, reports, blocks."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.serializers import UserPublicSerializer
+from chat import moderation, selectors, services
+from chat.api.serializers import MessageSerializer
+from chat.models import Message
+
+
+class ContentInput(serializers.Serializer):
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=20_000)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, allow_blank=True)
+
+
+class ReportOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    message_id = serializers.IntegerField()
+    reason = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _message_for(user: User, conversation_id: int, message_id: int) -> Message:
+    """A message of a conversation the user takes part in; 404 otherwise, like the conversation."""
+    selectors.participant_get(user, conversation_id)
+    return selectors.message_in_conversation(conversation_id, message_id)
+
+
+class MessageDetailView(APIView):
+    @extend_schema(request=ContentInput, responses=MessageSerializer)
+    def patch(self, request: Request, conversation_id: int, message_id: int) -> Response:
+        message = _message_for(request.user, conversation_id, message_id)
+        data = ContentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_edit(actor=request.user, message=message, content=data.validated_data["content"])
+        return Response(MessageSerializer(message).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, conversation_id: int, message_id: int) -> Response:
+        message = _message_for(request.user, conversation_id, message_id)
+        services.message_delete(actor=request.user, message=message)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReportView(APIView):
+    @extend_schema(request=ReasonInput, responses={201: ReportOutput})
+    def post(self, request: Request, conversation_id: int, message_id: int) -> Response:
+        message = _message_for(request.user, conversation_id, message_id)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = moderation.report_create(reporter=request.user, message=message, reason=data.validated_data["reason"])
+        return Response(ReportOutput(report).data, status=status.HTTP_201_CREATED)
+
+
+class BlockView(APIView):
+    @extend_schema(request=None, responses={201: UserPublicSerializer})
+    def post(self, request: Request, username: str) -> Response:
+        blocked = get_object_or_404(User, username__iexact=username)
+        moderation.user_block(blocker=request.user, blocked=blocked)
+        return Response(UserPublicSerializer(blocked).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, username: str) -> Response:
+        blocked = get_object_or_404(User, username__iexact=username)
+        moderation.user_unblock(blocker=request.user, blocked=blocked)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BlockedListView(APIView):
+    @extend_schema(responses=UserPublicSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        users = User.objects.filter(blocks_received__blocker=request.user).order_by("username")
+        return Response(UserPublicSerializer(users, many=True).data)

@@ -1,0 +1,123 @@
+"""Moderation and safety writes: reports, removal and restoring of messages, bans, blocks.
+
+Every moderator action writes its `AuditEntry` in the same transaction as the change itself, so
+the record can never miss an action that happened. Events go out after commit, as in services.
+"""
+
+from functools import partial
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts.models import User
+from chat import events
+from chat.errors import ChatError, ErrorCode
+from chat.models import AuditEntry, Block, Message, Participant, Report
+
+
+def report_create(*, reporter: User, message: Message, reason: str) -> Report:
+    """A participant reports a message once; the moderators find it in the admin's report queue."""
+    reason = reason.strip()
+    if not reason:
+        raise ChatError(ErrorCode.INVALID, "Say why you report this message.", field="reason")
+    try:
+        with transaction.atomic():
+            return Report.objects.create(message=message, reporter=reporter, reason=reason)
+    except IntegrityError:
+        raise ChatError(ErrorCode.ALREADY_REPORTED, "You already reported this message.", field="message_id")
+
+
+def report_resolve(*, moderator: User, report: Report, reason: str = "") -> Report:
+    if report.status == Report.Status.RESOLVED:
+        return report
+    with transaction.atomic():
+        report.status = Report.Status.RESOLVED
+        report.resolved_at = timezone.now()
+        report.resolved_by = moderator
+        report.save(update_fields=["status", "resolved_at", "resolved_by"])
+        AuditEntry.objects.create(
+            actor=moderator,
+            action=AuditEntry.Action.REPORT_RESOLVED,
+            target_user=report.message.sender,
+            target_message=report.message,
+            reason=reason or f"report {report.pk}: {report.reason}",
+        )
+    return report
+
+
+def message_remove(*, moderator: User, message: Message, reason: str) -> Message:
+    """Soft-delete a message for everyone; every open window drops it."""
+    if message.deleted_at is not None:
+        return message
+    with transaction.atomic():
+        message.deleted_at = timezone.now()
+        message.deleted_by = moderator
+        message.save(update_fields=["deleted_at", "deleted_by"])
+        AuditEntry.objects.create(
+            actor=moderator,
+            action=AuditEntry.Action.REMOVE,
+            target_user=message.sender,
+            target_message=message,
+            reason=reason,
+        )
+        transaction.on_commit(partial(events.message_deleted, message))
+    return message
+
+
+def message_restore(*, moderator: User, message: Message, reason: str) -> Message:
+    if message.deleted_at is None:
+        return message
+    with transaction.atomic():
+        message.deleted_at = None
+        message.deleted_by = None
+        message.save(update_fields=["deleted_at", "deleted_by"])
+        AuditEntry.objects.create(
+            actor=moderator,
+            action=AuditEntry.Action.RESTORE,
+            target_user=message.sender,
+            target_message=message,
+            reason=reason,
+        )
+        transaction.on_commit(partial(events.message_updated, message))
+    return message
+
+
+def user_ban(*, moderator: User, user: User, reason: str) -> User:
+    """Deactivate a user: logins fail, every token stops working, every open socket closes."""
+    if not user.is_active:
+        return user
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        # Access tokens are refused because the user is inactive; refresh tokens are blacklisted too,
+        # so they stay dead even if the user is reactivated later.
+        outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+        BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+        )
+        AuditEntry.objects.create(actor=moderator, action=AuditEntry.Action.BAN, target_user=user, reason=reason)
+        conversation_ids = list(Participant.objects.filter(user=user).values_list("conversation_id", flat=True))
+        transaction.on_commit(partial(events.sockets_revoked, user.pk, conversation_ids))
+    return user
+
+
+def user_unban(*, moderator: User, user: User, reason: str) -> User:
+    if user.is_active:
+        return user
+    with transaction.atomic():
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        AuditEntry.objects.create(actor=moderator, action=AuditEntry.Action.UNBAN, target_user=user, reason=reason)
+    return user
+
+
+def user_block(*, blocker: User, blocked: User) -> Block:
+    if blocker.pk == blocked.pk:
+        raise ChatError(ErrorCode.INVALID, "You cannot block yourself.", field="username")
+    block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    return block
+
+
+def user_unblock(*, blocker: User, blocked: User) -> None:
+    Block.objects.filter(blocker=blocker, blocked=blocked).delete()

@@ -1,0 +1,253 @@
+"""Presence (chat/presence.py): online while one socket is open, in any process; expiring after a crash."""
+
+import asyncio
+import json
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from websockets.asyncio.client import connect
+
+from accounts.models import User
+from chat import presence, services
+from chat.tests import sockets as socket_helpers
+from chat.tests.live import live_env, live_server
+from chat.tests.sockets import TIMEOUT, access_token, receive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The shared socket fixtures (assigned rather than imported, so the test arguments shadow no import).
+sockets = socket_helpers.sockets
+fast_passwords = socket_helpers.fast_passwords
+
+
+@pytest.fixture(autouse=True)
+def _clean_presence():
+    """Entries left in Redis by an earlier run (user ids start again on a new test database)."""
+    if settings.REDIS_URL:
+        client = presence._sync_client()
+        for key in client.scan_iter(f"{presence.KEY_PREFIX}*"):
+            client.delete(key)
+
+
+@pytest.fixture
+def direct(alice, bob):
+    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    return conversation
+
+
+def public(user: User) -> dict:
+    return {"id": user.pk, "username": user.username, "display_name": user.display_name}
+
+
+online_ids = database_sync_to_async(presence.online_user_ids)
+
+
+@database_sync_to_async
+def last_seen(user: User):
+    return User.objects.get(pk=user.pk).last_seen_at
+
+
+def iso(value) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+async def nothing_more(communicator, timeout: float = 0.3) -> None:
+    """Strictly silent: not even a presence frame."""
+    assert await communicator.receive_nothing(timeout=timeout), await communicator.receive_output()
+
+
+async def test_online_through_connect_second_tab_closing_one_then_the_last(sockets, direct, alice, bob):
+    bob_notes = await sockets.notifications(bob)
+
+    first_tab = await sockets.notifications(alice)
+    came = await receive(bob_notes, presence=True)
+    assert came["type"] == "presence"
+    assert came["user"] == public(alice)
+    assert came["online"] is True
+    assert came["last_seen_at"] == iso(await last_seen(alice))
+    assert await online_ids([alice.pk, bob.pk]) == {alice.pk, bob.pk}
+
+    second_tab = await sockets.chat(alice, direct.pk)
+    await nothing_more(bob_notes)
+
+    await first_tab.disconnect()
+    await nothing_more(bob_notes)
+    assert alice.pk in await online_ids([alice.pk])
+
+    await second_tab.disconnect()
+    went = await receive(bob_notes, presence=True)
+    assert went["user"] == public(alice)
+    assert went["online"] is False
+    assert went["last_seen_at"] == iso(await last_seen(alice))
+    assert await online_ids([alice.pk]) == set()
+
+
+async def test_only_people_sharing_a_conversation_hear_of_it(sockets, direct, alice, bob, carol):
+    bob_notes = await sockets.notifications(bob)
+    carol_notes = await sockets.notifications(carol)
+    await nothing_more(bob_notes)  # carol and bob share nothing
+
+    await sockets.notifications(alice)
+
+    assert (await receive(bob_notes, presence=True))["user"]["id"] == alice.pk
+    await nothing_more(carol_notes)
+
+
+async def test_a_refused_handshake_does_not_count(sockets, direct, alice, carol):
+    await sockets.refused(f"/ws/chat/{direct.pk}/", carol)
+    await sockets.refused("/ws/notifications/")
+    assert await online_ids([carol.pk]) == set()
+
+
+async def test_the_heartbeat_keeps_an_open_socket_counted_past_the_ttl(sockets, settings, alice):
+    settings.PRESENCE_TTL = 0.6
+    settings.PRESENCE_HEARTBEAT = 0.1
+    await sockets.notifications(alice)
+
+    await asyncio.sleep(1.5)
+
+    assert await online_ids([alice.pk]) == {alice.pk}
+
+
+async def test_a_crashed_processs_sockets_stop_counting_after_the_ttl(sockets, settings, direct, alice, bob):
+    settings.PRESENCE_TTL = 0.3
+    # A socket whose process died: opened, never heartbeated again, never closed.
+    assert await presence.socket_opened(alice.pk, "specific.crashed!socket") is True
+    assert await online_ids([alice.pk]) == {alice.pk}
+
+    await asyncio.sleep(0.5)
+
+    assert await online_ids([alice.pk]) == set()
+    # Its stale entry neither keeps alice online nor hides her coming back.
+    bob_notes = await sockets.notifications(bob)
+    await sockets.notifications(alice)
+    assert (await receive(bob_notes, presence=True))["online"] is True
+
+
+async def test_two_sockets_opening_and_closing_at_once_announce_once(alice):
+    opened = await asyncio.gather(*(presence.socket_opened(alice.pk, f"tab-{n}") for n in range(5)))
+    assert sorted(opened) == [False, False, False, False, True]
+
+    closed = await asyncio.gather(*(presence.socket_closed(alice.pk, f"tab-{n}") for n in range(5)))
+    assert sorted(closed) == [False, False, False, False, True]
+
+
+# --- GET /api/users/presence ------------------------------------------------------------------------
+
+
+def test_the_presence_list_covers_everyone_sharing_a_conversation(api_for, alice, bob, carol, make_user):
+    services.conversation_get_or_create_direct(user=alice, other=bob)
+    services.conversation_create_group(creator=alice, title="Crew", usernames=["carol", "bob"])
+    make_user("stranger")
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(presence.socket_opened)(bob.pk, "bob-laptop")
+
+    response = api_for(alice).get("/api/users/presence")
+
+    assert response.status_code == 200
+    assert response.json() == [
+        {"user": public(bob), "online": True, "last_seen_at": None},
+        {"user": public(carol), "online": False, "last_seen_at": None},
+    ]
+
+
+def test_the_presence_list_costs_the_same_for_2_or_12_contacts(api_for, alice, make_user):
+    def queries() -> int:
+        api = api_for(alice)
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get("/api/users/presence").status_code == 200
+        return len(captured)
+
+    group = services.conversation_create_group(creator=alice, title="Few", usernames=[])
+    for _ in range(2):
+        services.conversation_add_member(actor=group.participants.get(user=alice), username=make_user().username)
+    few = queries()
+    for _ in range(10):
+        services.conversation_add_member(actor=group.participants.get(user=alice), username=make_user().username)
+
+    assert queries() == few <= 3
+
+
+def test_the_presence_list_needs_authentication(api_for):
+    assert api_for().get("/api/users/presence").status_code == 401
+
+
+# --- real daphne processes sharing Redis ---------------------------------------------------------------
+
+needs_postgres_and_redis = pytest.mark.skipif(
+    not settings.REDIS_URL or connection.vendor != "postgresql", reason="needs PostgreSQL and Redis"
+)
+
+
+def live_with_redis(test):
+    return pytest.mark.live(pytest.mark.postgres_redis(needs_postgres_and_redis(test)))
+
+
+@live_with_redis
+async def test_presence_across_two_processes(direct, alice, bob):
+    env = live_env(PRESENCE_TTL="5", PRESENCE_HEARTBEAT="1")
+    with live_server(env) as first, live_server(env) as second:
+
+        def url(server, path: str, user: User) -> str:
+            return f"{server.ws_url}{path}?token={access_token(user)}"
+
+        async def next_presence(ws) -> dict:
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+                if frame["type"] == "presence":
+                    return frame
+
+        async def quiet(ws, seconds: float = 0.5) -> None:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), seconds)
+            except TimeoutError:
+                return
+            pytest.fail(f"unexpected frame {frame}")
+
+        origin = "http://127.0.0.1"
+        async with connect(url(first, "/ws/notifications/", bob), origin=origin) as bob_notes:
+            tab_on_first = await connect(url(first, "/ws/notifications/", alice), origin=origin)
+            frame = await next_presence(bob_notes)
+            assert (frame["user"]["id"], frame["online"]) == (alice.pk, True)
+
+            tab_on_second = await connect(url(second, f"/ws/chat/{direct.pk}/", alice), origin=origin)
+            await quiet(bob_notes)
+
+            await tab_on_first.close()
+            await quiet(bob_notes)
+            assert await online_ids([alice.pk]) == {alice.pk}
+
+            # Past the first process's heartbeats: the second one keeps alice's other socket alive.
+            await asyncio.sleep(1.5)
+            assert await online_ids([alice.pk]) == {alice.pk}
+
+            await tab_on_second.close()
+            frame = await next_presence(bob_notes)
+            assert (frame["user"]["id"], frame["online"]) == (alice.pk, False)
+            assert await online_ids([alice.pk]) == set()
+
+
+@live_with_redis
+async def test_a_killed_processs_sockets_stop_counting_after_the_ttl(direct, alice):
+    env = live_env(PRESENCE_TTL="1", PRESENCE_HEARTBEAT="0.3")
+    with live_server(env) as server:
+        url = f"{server.ws_url}/ws/notifications/?token={access_token(alice)}"
+        ws = await connect(url, origin="http://127.0.0.1")
+        deadline = time.monotonic() + TIMEOUT
+        while alice.pk not in await online_ids([alice.pk]):
+            assert time.monotonic() < deadline, "alice never came online"
+            await asyncio.sleep(0.05)
+
+        server.process.kill()  # no disconnect runs: the process is gone
+        server.process.wait(timeout=5)
+        await asyncio.sleep(0.5)
+        assert await online_ids([alice.pk]) == {alice.pk}  # not yet expired
+
+        await asyncio.sleep(1.0)
+        assert await online_ids([alice.pk]) == set()
+        await ws.close()

@@ -1,0 +1,12 @@
+"""The chat pages (the REST API is in chat/api/urls.py)."""
+
+from django.urls import path
+
+from chat import views
+
+urlpatterns = [
+    path("", views.app, name="app"),
+    path("c/<int:conversation_id>/", views.conversation, name="conversation"),
+    path("c/<int:conversation_id>/settings", views.group_settings, name="conversation-settings"),
+    path("new", views.new_conversation, name="new-conversation"),
+]

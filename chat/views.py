@@ -1,0 +1,226 @@
+"""The server-rendered pages: the app (sidebar + open conversation), a new conversation, group settings.
+
+Pages read through selectors and write through services, like the API. They render the state at
+load time; the scripts in static/js keep it live through the two sockets. Everything the user typed
+reaches the page through Django's autoescaping.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from accounts.throttles import page_throttle_wait
+from chat import selectors, services
+from chat.api.serializers import ConversationSerializer, MessageSerializer
+from chat.api.views import MessagePostThrottle
+from chat.errors import ChatError, ConversationNotFound
+from chat.forms import AddMemberForm, DirectForm, GroupForm, MessageForm, RenameForm, apply_chat_error
+from chat.models import Participant
+
+HISTORY_PAGE = 50
+AVATAR_COLOURS = 8
+ROLE_ORDER = {Participant.Role.OWNER: 0, Participant.Role.ADMIN: 1, Participant.Role.MEMBER: 2}
+
+
+def _participant_or_404(user, conversation_id: int) -> Participant:
+    try:
+        return selectors.participant_get(user, conversation_id)
+    except ConversationNotFound:
+        raise Http404("Conversation not found.")
+
+
+def _preview(message: dict | None, me_id: int, is_group: bool) -> str:
+    """The sidebar's one-line summary of the last message (static/js/sidebar.js words it the same)."""
+    if message is None:
+        return "No messages yet"
+    text = "Message deleted" if message.get("deleted") else message["content"]
+    if message["sender"]["id"] == me_id:
+        return f"You: {text}"
+    return f"{message['sender']['display_name']}: {text}" if is_group else text
+
+
+def _sidebar_item(row: dict, me_id: int) -> dict:
+    other = row["other_user"] or {}
+    name = row["title"] if row["is_group"] else other.get("display_name", "Someone")
+    return {
+        **row,
+        "name": name,
+        "initial": name[:1].upper(),
+        "colour": (row["id"] if row["is_group"] else other.get("id", 0)) % AVATAR_COLOURS,
+        "preview": _preview(row["last_message"], me_id, row["is_group"]),
+        # Posting sets updated_at, so it is the time of the last message, and the sort key of the list.
+        "activity_at": row["updated_at"],
+    }
+
+
+def _render_app(
+    request: HttpRequest, open_id: int | None = None, *, message_form: MessageForm | None = None, status: int = 200
+) -> HttpResponse:
+    user = request.user
+    conversations = list(selectors.conversation_list_for(user))
+    rows = ConversationSerializer(conversations, many=True, context={"user": user}).data
+    items = [_sidebar_item(row, user.pk) for row in rows]
+    boot = {
+        "me": {"id": user.pk, "username": user.username, "display_name": user.display_name},
+        "urls": {"conversation": reverse("conversation", args=[0]), "login": reverse("login")},
+        "max_length": settings.MESSAGE_MAX_LENGTH,
+        "conversation": None,
+    }
+    context = {
+        "conversations": items,
+        "open": None,
+        "boot": boot,
+        "message_form": message_form,
+        "me_colour": user.pk % AVATAR_COLOURS,
+    }
+    if open_id is not None:
+        conversation = next((c for c in conversations if c.pk == open_id), None)
+        if conversation is None:
+            raise Http404("Conversation not found.")
+        history = selectors.message_history(open_id, limit=HISTORY_PAGE + 1)
+        page = MessageSerializer(history[-HISTORY_PAGE:], many=True).data
+        context["open"] = next(item for item in items if item["id"] == open_id)
+        context["history"] = [{**m, "mine": m["sender"]["id"] == user.pk} for m in page]
+        context["has_more"] = len(history) > HISTORY_PAGE
+        boot["conversation"] = {
+            key: context["open"][key] for key in ("id", "is_group", "name", "unread_count", "last_read_message_id")
+        }
+        boot["has_more"] = context["has_more"]
+        # The others' pointers, from which the page draws the ticks of the user's own messages.
+        boot["receipts"] = [
+            {
+                "user_id": p.user_id,
+                "last_delivered_message_id": p.last_delivered_message_id,
+                "last_read_message_id": p.last_read_message_id,
+            }
+            for p in conversation.participants.all()
+            if p.user_id != user.pk
+        ]
+    # The open conversation is being read, so it counts for nothing in the badges and the title.
+    context["total_unread"] = sum(item["unread_count"] for item in items if item["id"] != open_id)
+    return render(request, "chat/app.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+def app(request: HttpRequest) -> HttpResponse:
+    return _render_app(request)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The open conversation; a POST is the send box without JavaScript."""
+    if request.method == "GET":
+        return _render_app(request, conversation_id)
+    participant = _participant_or_404(request.user, conversation_id)
+    form = MessageForm(request.POST)
+    wait = page_throttle_wait(request, [MessagePostThrottle()])
+    if wait is not None:
+        form.add_error(None, f"You are sending too fast. Try again in {wait} seconds.")
+        return _render_app(request, conversation_id, message_form=form, status=429)
+    if form.is_valid():
+        try:
+            services.message_send(
+                sender=request.user,
+                conversation=participant.conversation,
+                content=form.cleaned_data["content"],
+                client_id=form.cleaned_data["client_id"] or None,
+            )
+        except ChatError as error:
+            apply_chat_error(form, error)
+        else:
+            return redirect("conversation", conversation_id)
+    return _render_app(request, conversation_id, message_form=form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_conversation(request: HttpRequest) -> HttpResponse:
+    """A direct conversation by username, or a group with a title and members."""
+    direct_form, group_form = DirectForm(prefix="direct"), GroupForm(prefix="group")
+    kind = request.POST.get("kind") if request.method == "POST" else None
+    try:
+        if kind == "direct":
+            direct_form = DirectForm(request.POST, prefix="direct")
+            if direct_form.is_valid():
+                other = direct_form.cleaned_data["username"]
+                conversation, _ = services.conversation_get_or_create_direct(user=request.user, other=other)
+                return redirect("conversation", conversation.pk)
+        elif kind == "group":
+            group_form = GroupForm(request.POST, prefix="group")
+            if group_form.is_valid():
+                conversation = services.conversation_create_group(creator=request.user, **group_form.cleaned_data)
+                return redirect("conversation", conversation.pk)
+    except ChatError as error:
+        apply_chat_error(direct_form if kind == "direct" else group_form, error)
+    context = {"direct_form": direct_form, "group_form": group_form, "kind": kind}
+    return render(request, "chat/new.html", context)
+
+
+def _members(conversation_id: int) -> list[Participant]:
+    members = sorted(
+        selectors.participants_of(conversation_id),
+        key=lambda p: (ROLE_ORDER.get(p.role, 3), p.user.display_name.lower()),
+    )
+    for member in members:
+        member.colour = member.user_id % AVATAR_COLOURS
+    return members
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def group_settings(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """A group's members; its owner and admins rename it and add or remove members; anyone leaves."""
+    actor = _participant_or_404(request.user, conversation_id)
+    group = actor.conversation
+    if not group.is_group:
+        raise Http404("Direct conversations have no settings.")
+    rename_form = RenameForm(prefix="rename", initial={"title": group.title})
+    add_form = AddMemberForm(prefix="add")
+    action = request.POST.get("action") if request.method == "POST" else None
+    error = None
+    here = reverse("conversation-settings", args=[conversation_id])
+    try:
+        if action == "rename":
+            rename_form = RenameForm(request.POST, prefix="rename")
+            if rename_form.is_valid():
+                services.conversation_rename(actor=actor, title=rename_form.cleaned_data["title"])
+                messages.success(request, "The group was renamed.")
+                return redirect(here)
+        elif action == "add":
+            add_form = AddMemberForm(request.POST, prefix="add")
+            if add_form.is_valid():
+                added = services.conversation_add_member(actor=actor, username=add_form.cleaned_data["username"])
+                messages.success(request, f"{added.user.display_name} was added.")
+                return redirect(here)
+        elif action == "remove":
+            username = request.POST.get("username", "")
+            services.conversation_remove_member(actor=actor, username=username)
+            messages.success(request, f"{username} was removed.")
+            return redirect(here)
+        elif action == "leave":
+            services.conversation_remove_member(actor=actor, username=request.user.username)
+            messages.success(request, f"You left {group.title}.")
+            return redirect("app")
+        elif action is not None:
+            error = "Unknown action."
+    except ChatError as refused:
+        form = {"rename": rename_form, "add": add_form}.get(action)
+        if form is not None:
+            apply_chat_error(form, refused)
+        else:
+            error = refused.detail
+    context = {
+        "group": group,
+        "me": actor,
+        "members": _members(conversation_id),
+        "rename_form": rename_form,
+        "add_form": add_form,
+        "error": error,
+    }
+    return render(request, "chat/settings.html", context)

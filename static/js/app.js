@@ -1,0 +1,131 @@
+// The app page: wires the sidebar, the open conversation and the notification socket together.
+// Everything user-provided reaches the DOM through textContent, never innerHTML.
+
+import { api } from "./api.js";
+import { ConversationView } from "./conversation.js";
+import { notifyBrowser, setTitleCount, setUpBrowserNotifications, Toasts } from "./notify.js";
+import { preview, Sidebar } from "./sidebar.js";
+import { CLOSE_REMOVED, LiveSocket } from "./socket.js";
+import { renderTimes } from "./time.js";
+
+const $ = (selector) => document.querySelector(selector);
+const boot = JSON.parse($("#boot").textContent);
+const openId = boot.conversation?.id ?? null;
+const conversationUrl = (id) => boot.urls.conversation.replace("/0/", `/${id}/`);
+
+const toasts = new Toasts($("#toasts"));
+const sidebar = new Sidebar({
+  list: $("#conversation-list"),
+  empty: $("#no-conversations"),
+  template: $("#tpl-conversation"),
+  me: boot.me,
+  conversationUrl,
+  openId,
+  onTotal: setTitleCount,
+});
+
+// --- connection state: "Reconnecting…" while a socket is down; data-live once all are up -------
+const socketStates = new Map();
+function trackState(name, state) {
+  socketStates.set(name, state);
+  const states = [...socketStates.values()];
+  $("#connection").hidden = !states.includes("reconnecting");
+  document.body.dataset.live = String(states.every((s) => s === "open"));
+}
+
+// A socket refused again and again: has the session ended (logged out, banned)?
+async function sessionAlive() {
+  try {
+    await api("/api/auth/me");
+    return true;
+  } catch (error) {
+    if (error.status !== 401 && error.status !== 403) return true;
+    location.assign(`${boot.urls.login}?next=${encodeURIComponent(location.pathname)}`);
+    return false;
+  }
+}
+
+function leaveConversation() {
+  toasts.show({ title: "Conversation closed", body: "You are no longer a member of this conversation." });
+  setTimeout(() => location.assign("/"), 1500);
+}
+
+async function onChatRefused(code) {
+  if (!(await sessionAlive())) return;
+  const member = await api(`/api/conversations/${openId}/`).then(
+    () => true,
+    (error) => error.status !== 404,
+  );
+  if (!member || code === CLOSE_REMOVED) leaveConversation();
+}
+
+let view = null;
+if (boot.conversation) {
+  socketStates.set("chat", "connecting");
+  view = new ConversationView({
+    boot,
+    sidebar,
+    onState: (state) => trackState("chat", state),
+    onRefused: onChatRefused,
+    onNotice: (text) => toasts.show({ title: "Brewverse", body: text }),
+  });
+}
+
+// --- the notification socket: badges, order, toasts, title ----------------------------------
+async function refreshConversation(id) {
+  try {
+    sidebar.upsert(await api(`/api/conversations/${id}/`));
+  } catch {
+    // It will come with the next resync.
+  }
+}
+
+// Events may have been missed while the socket was down (or before it first opened).
+async function resync() {
+  const known = new Set(sidebar.items.keys());
+  try {
+    sidebar.replaceAll(await api("/api/conversations/"), known);
+  } catch {
+    // The next reconnect tries again.
+  }
+}
+
+function onNewMessage({ conversation_id: id, message, unread_count: unread }) {
+  if (!sidebar.onMessage(id, message, unread)) refreshConversation(id);
+  const href = conversationUrl(id);
+  const title = sidebar.name(id) || message.sender.display_name;
+  const body = preview(message, boot.me, sidebar.isGroup(id));
+  if (id !== openId && !document.hidden) toasts.show({ title, body, href });
+  notifyBrowser({ title, body, tag: `conversation-${id}`, href });
+}
+
+function onNotification(frame) {
+  if (frame.type === "new_message") onNewMessage(frame);
+  else if (frame.type === "read") sidebar.setUnread(frame.conversation_id, frame.unread_count);
+  else if (frame.type === "conversation") {
+    sidebar.upsert(frame.conversation);
+    if (frame.conversation.id === openId) view?.onConversation(frame.conversation);
+  } else if (frame.type === "conversation_removed") {
+    sidebar.remove(frame.conversation_id);
+    if (frame.conversation_id === openId) leaveConversation();
+  }
+}
+
+// The socket counts as "open" for data-live only once the resync after opening is done.
+socketStates.set("notifications", "connecting");
+const notifications = new LiveSocket("/ws/notifications/", {
+  onFrame: onNotification,
+  onOpen: async () => {
+    await resync();
+    trackState("notifications", notifications.state);
+  },
+  onState: (state) => trackState("notifications", state === "open" ? "syncing" : state),
+  onRefused: sessionAlive,
+});
+
+setTitleCount(sidebar.total());
+setUpBrowserNotifications($("#enable-notifications"));
+renderTimes();
+setInterval(() => renderTimes(), 30000);
+// Back from the back/forward cache with closed sockets: start afresh.
+window.addEventListener("pageshow", (event) => event.persisted && location.reload());
