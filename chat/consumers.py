@@ -86,8 +86,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = lambda: self.channel_layer.receive(self.channel_name)
         self.base_send = send
-        self.layer_down = False
-        self.closing = False
+        self.layer_down = self.outage_logged = self.closing = False
+        self.layer_retry = LAYER_RETRY_MIN
         receivers = [receive, self._layer_receive]
         tasks = [asyncio.ensure_future(receiver()) for receiver in receivers]
         tasks.append(asyncio.ensure_future(self._refresh_groups()))
@@ -131,8 +131,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         try:
             await self._join_groups()
         except Exception as error:
-            logger.warning("channel layer unavailable: %s joins its groups later (%r)", self.channel_name, error)
-            self.layer_down = True
+            self._layer_failed(error)
 
     async def leave_groups(self) -> None:
         groups, self.groups = self.groups, []
@@ -142,27 +141,37 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             except Exception as error:  # the membership expires by itself
                 logger.info("channel layer unavailable: %s left in %s (%r)", self.channel_name, group, error)
 
+    def _layer_failed(self, error: Exception) -> None:
+        """Note an outage; it is logged once, however long it lasts and however often it flaps."""
+        if not self.outage_logged:
+            logger.warning("channel layer unavailable: %s waits for it (%r)", self.channel_name, error)
+            self.outage_logged = True
+        self.layer_down = True
+
     async def _layer_receive(self) -> dict:
         """The next group message; while the layer is down, retry with backoff instead of raising.
 
         When the layer answers again the groups are re-joined (a restarted Redis forgets them) and a
-        `layer.recovered` message lets the consumer catch up on what it missed.
+        `layer.recovered` message lets the consumer catch up on what it missed. The backoff only
+        starts over once a message has come through, so a layer that half works is not hammered.
         """
-        delay = LAYER_RETRY_MIN
         while True:
             try:
                 if self.layer_down:
                     await self._join_groups()
                     self.layer_down = False
-                    logger.info("channel layer back: %s rejoined its groups", self.channel_name)
                     return {"type": "layer.recovered"}
-                return await self.channel_receive()
+                message = await self.channel_receive()
             except Exception as error:
-                if not self.layer_down:
-                    logger.warning("channel layer unavailable: %s is waiting for it (%r)", self.channel_name, error)
-                    self.layer_down = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, LAYER_RETRY_MAX)
+                self._layer_failed(error)
+                await asyncio.sleep(self.layer_retry)
+                self.layer_retry = min(self.layer_retry * 2, LAYER_RETRY_MAX)
+                continue
+            if self.outage_logged:
+                logger.info("channel layer back: %s receives again", self.channel_name)
+                self.outage_logged = False
+            self.layer_retry = LAYER_RETRY_MIN
+            return message
 
     async def _refresh_groups(self) -> None:
         while True:
@@ -266,6 +275,8 @@ class ChatConsumer(BaseConsumer):
             return
         self.user_frame = UserPublicSerializer(self.user).data
         self.seq_seen = last_seq
+        # Senders this user blocked: their messages are skipped here as in history (seq still counts).
+        self.hidden_senders = await database_sync_to_async(selectors.blocked_ids_of)(self.user.pk)
         await self.accept()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         after = params.get("after", [None])[0]
@@ -296,8 +307,12 @@ class ChatConsumer(BaseConsumer):
         return MessageSerializer(select(*args, **kwargs), many=True).data
 
     async def _send_message(self, message: dict) -> None:
-        await self.send_json({"type": "message", "message": message})
+        if not self._hidden(message):
+            await self.send_json({"type": "message", "message": message})
         self.seq_seen = max(self.seq_seen, message["seq"])
+
+    async def blocks_changed(self, event: dict) -> None:
+        self.hidden_senders = await database_sync_to_async(selectors.blocked_ids_of)(self.user.pk)
 
     async def _forward(self, message: dict, missed: list[dict] | None = None) -> None:
         """Send `message` in seq order: nothing at or below `seq_seen`, and any gap filled first."""
@@ -318,6 +333,8 @@ class ChatConsumer(BaseConsumer):
 
     async def layer_recovered(self, event: dict) -> None:
         """Catch up on what was posted while the channel layer was down."""
+        if self.closing or not hasattr(self, "seq_seen"):
+            return
         while True:
             page = await database_sync_to_async(self._serialized)(
                 selectors.messages_after_seq, self.conversation_id, self.seq_seen, limit=REPLAY_PAGE
@@ -328,10 +345,16 @@ class ChatConsumer(BaseConsumer):
                 return
 
     async def frame_send(self, event: dict) -> None:
-        if event["frame"]["type"] == "message" and not self.closing:
-            await self._forward(event["frame"]["message"])
+        frame = event["frame"]
+        if frame["type"] == "message" and not self.closing:
+            await self._forward(frame["message"])
+            return
+        if frame["type"] in ("message_updated", "message_deleted") and self._hidden(frame["message"]):
             return
         await super().frame_send(event)
+
+    def _hidden(self, message: dict) -> bool:
+        return message["sender"]["id"] in self.hidden_senders
 
     async def membership_revoked(self, event: dict) -> None:
         await self.leave_groups()

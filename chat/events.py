@@ -105,6 +105,10 @@ def message_created(message: Message) -> None:
     ]
     members = selectors.participants_of(message.conversation_id)
     recipients = [p for p in members if p.user_id != message.sender_id]
+    if message.conversation.is_group:
+        # Whoever blocked the sender is not told about their messages (direct ones are refused outright).
+        blockers = selectors.blockers_of(message.sender_id, [p.user_id for p in recipients])
+        recipients = [p for p in recipients if p.user_id not in blockers]
     totals = selectors.unread_totals(p.user_id for p in recipients)
     last_seq = message.seq
     for participant in recipients:
@@ -230,3 +234,9 @@ def presence_changed(user_id: int, online: bool, last_seen_at) -> None:
     sends = [(user_group(pk), _frame(frame)) for pk in selectors.contacts_of(user_id).values_list("pk", flat=True)]
     if sends:
         _publish(sends)
+
+
+def blocks_changed(user_id: int, conversation_ids: list[int]) -> None:
+    """The user blocked or unblocked someone: their open chat sockets reload whom to hide."""
+    changed = {"type": "blocks.changed"}
+    _publish([(member_group(cid, user_id), changed) for cid in conversation_ids])

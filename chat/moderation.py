@@ -115,9 +115,20 @@ def user_unban(*, moderator: User, user: User, reason: str) -> User:
 def user_block(*, blocker: User, blocked: User) -> Block:
     if blocker.pk == blocked.pk:
         raise ChatError(ErrorCode.INVALID, "You cannot block yourself.", field="username")
-    block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    with transaction.atomic():
+        block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        if created:
+            transaction.on_commit(partial(_announce_blocks, blocker.pk))
     return block
 
 
 def user_unblock(*, blocker: User, blocked: User) -> None:
-    Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    with transaction.atomic():
+        deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+        if deleted:
+            transaction.on_commit(partial(_announce_blocks, blocker.pk))
+
+
+def _announce_blocks(user_id: int) -> None:
+    conversation_ids = list(Participant.objects.filter(user_id=user_id).values_list("conversation_id", flat=True))
+    events.blocks_changed(user_id, conversation_ids)

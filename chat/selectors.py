@@ -132,3 +132,8 @@ def contacts_of(user_id: int) -> QuerySet[User]:
     """Everyone who shares a conversation with the user (not the user): who sees their presence."""
     shared = Participant.objects.filter(conversation__participants__user_id=user_id).values("user_id")
     return User.objects.filter(pk__in=shared).exclude(pk=user_id)
+
+
+def blockers_of(user_id: int, among: list[int]) -> set[int]:
+    """Which of `among` have blocked this user."""
+    return set(Block.objects.filter(blocked_id=user_id, blocker_id__in=among).values_list("blocker_id", flat=True))

@@ -1,0 +1,98 @@
+"""Moderation reaches open sockets: removals, edits, bans and blocks act within the second."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat import moderation, services
+from chat.consumers import CLOSE_REVOKED
+from chat.tests import sockets as socket_fixtures
+from chat.tests.sockets import assert_silent, closed_with, receive, receive_messages
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+sockets = socket_fixtures.sockets
+fast_passwords = socket_fixtures.fast_passwords
+
+
+@pytest.fixture
+def moderator(make_user):
+    return make_user("mod", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def direct(alice, bob):
+    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    return conversation
+
+
+@pytest.fixture
+def group(alice, bob, carol):
+    return services.conversation_create_group(creator=alice, title="team", usernames=["bob", "carol"])
+
+
+send = database_sync_to_async(
+    lambda user, conversation, text: services.message_send(sender=user, conversation=conversation, content=text)[0]
+)
+
+
+async def test_a_removed_message_disappears_from_every_open_window(sockets, direct, moderator, alice, bob):
+    alice_socket = await sockets.chat(alice, direct.pk)
+    bob_socket = await sockets.chat(bob, direct.pk)
+    message = await send(bob, direct, "offensive")
+    await receive_messages(alice_socket, 1)
+    await receive_messages(bob_socket, 1)
+
+    await database_sync_to_async(moderation.message_remove)(moderator=moderator, message=message, reason="abuse")
+    for socket in (alice_socket, bob_socket):
+        frame = await receive(socket)
+        assert frame["type"] == "message_deleted"
+        assert frame["message"]["id"] == message.pk
+        assert frame["message"]["deleted"] is True
+        assert frame["message"]["content"] == ""
+
+
+async def test_an_edit_reaches_the_other_window(sockets, direct, alice, bob):
+    bob_socket = await sockets.chat(bob, direct.pk)
+    message = await send(alice, direct, "helo")
+    await receive_messages(bob_socket, 1)
+    await database_sync_to_async(services.message_edit)(actor=alice, message=message, content="hello")
+    frame = await receive(bob_socket)
+    assert frame["type"] == "message_updated"
+    assert frame["message"]["content"] == "hello"
+    assert frame["message"]["edited_at"] is not None
+
+
+async def test_a_ban_closes_every_socket_of_the_user(sockets, direct, group, moderator, bob):
+    chat_socket = await sockets.chat(bob, direct.pk)
+    group_socket = await sockets.chat(bob, group.pk)
+    notifications = await sockets.notifications(bob)
+    await database_sync_to_async(moderation.user_ban)(moderator=moderator, user=bob, reason="spam")
+    for socket in (chat_socket, group_socket, notifications):
+        assert await closed_with(socket) == CLOSE_REVOKED
+    await sockets.refused("/ws/notifications/", bob)
+
+
+async def test_a_blocked_direct_conversation_refuses_socket_sends(sockets, direct, alice, bob):
+    bob_socket = await sockets.chat(bob, direct.pk)
+    await database_sync_to_async(moderation.user_block)(blocker=alice, blocked=bob)
+    await bob_socket.send_json_to({"type": "message", "content": "hi?", "client_id": "c1"})
+    frame = await receive(bob_socket)
+    assert frame == {"type": "error", "code": "blocked", "detail": frame["detail"], "client_id": "c1"}
+
+
+async def test_group_messages_of_a_blocked_user_are_hidden_from_the_blocker_only(sockets, group, alice, bob, carol):
+    alice_socket = await sockets.chat(alice, group.pk)
+    carol_socket = await sockets.chat(carol, group.pk)
+    alice_notes = await sockets.notifications(alice)
+    await database_sync_to_async(moderation.user_block)(blocker=alice, blocked=bob)
+    # Give the block's event time to reach alice's open socket before bob writes.
+    await assert_silent(alice_socket)
+
+    await send(bob, group, "from bob")
+    await send(carol, group, "from carol")
+    assert [m["content"] for m in await receive_messages(carol_socket, 2)] == ["from bob", "from carol"]
+    assert [m["content"] for m in await receive_messages(alice_socket, 1)] == ["from carol"]
+    note = await receive(alice_notes)
+    assert note["type"] == "new_message"
+    assert note["message"]["content"] == "from carol"
+    await assert_silent(alice_socket, alice_notes)
