@@ -104,11 +104,11 @@ async def test_a_refused_handshake_does_not_count(sockets, direct, alice, carol)
 
 
 async def test_the_heartbeat_keeps_an_open_socket_counted_past_the_ttl(sockets, settings, alice):
-    settings.PRESENCE_TTL = 0.6
+    settings.PRESENCE_TTL = 1.0
     settings.PRESENCE_HEARTBEAT = 0.1
     await sockets.notifications(alice)
 
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(2.5)
 
     assert await online_ids([alice.pk]) == {alice.pk}
 
@@ -234,7 +234,8 @@ async def test_presence_across_two_processes(direct, alice, bob):
 
 @live_with_redis
 async def test_a_killed_processs_sockets_stop_counting_after_the_ttl(direct, alice):
-    env = live_env(PRESENCE_TTL="1", PRESENCE_HEARTBEAT="0.3")
+    ttl = 2.0
+    env = live_env(PRESENCE_TTL=str(ttl), PRESENCE_HEARTBEAT="0.3")
     with live_server(env) as server:
         url = f"{server.ws_url}/ws/notifications/?token={access_token(alice)}"
         ws = await connect(url, origin="http://127.0.0.1")
@@ -244,10 +245,12 @@ async def test_a_killed_processs_sockets_stop_counting_after_the_ttl(direct, ali
             await asyncio.sleep(0.05)
 
         server.process.kill()  # no disconnect runs: the process is gone
+        killed = time.monotonic()
         server.process.wait(timeout=5)
-        await asyncio.sleep(0.5)
-        assert await online_ids([alice.pk]) == {alice.pk}  # not yet expired
+        assert await online_ids([alice.pk]) == {alice.pk}  # the entry has not expired yet
 
-        await asyncio.sleep(1.0)
-        assert await online_ids([alice.pk]) == set()
+        while alice.pk in await online_ids([alice.pk]):
+            assert time.monotonic() - killed < ttl + 2, "alice stayed online after the expiry"
+            await asyncio.sleep(0.1)
+        assert time.monotonic() - killed > ttl - 0.5  # expired, not removed
         await ws.close()
