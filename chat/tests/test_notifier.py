@@ -288,8 +288,8 @@ def test_the_worker_writes_email_files_configured_from_the_environment(direct, a
     assert "alice: to a file" in text
 
 
-def test_the_worker_stops_cleanly_on_sigterm(tmp_path):
-    env = live_env(NOTIFY_INTERVAL="0.2", EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+def _start_worker(env: dict) -> tuple[subprocess.Popen, str]:
+    """Start `run_notifier` and return once it says it runs (its signal handlers are installed)."""
     process = subprocess.Popen(
         [sys.executable, "manage.py", "run_notifier"],
         cwd=settings.BASE_DIR,
@@ -298,11 +298,22 @@ def test_the_worker_stops_cleanly_on_sigterm(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output = ""
+    for line in process.stdout:
+        output += line
+        if "notifier: running" in line:
+            return process, output
+    process.wait(timeout=10)
+    raise AssertionError(f"the worker ended before it ran:\n{output}")
+
+
+def test_the_worker_stops_cleanly_on_sigterm(tmp_path):
+    env = live_env(NOTIFY_INTERVAL="0.2", EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+    process, started_output = _start_worker(env)
     try:
-        time.sleep(2)
-        assert process.poll() is None, process.stdout.read()
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
+        output = started_output + output
     finally:
         if process.poll() is None:
             process.kill()
@@ -314,16 +325,8 @@ def test_the_worker_stops_cleanly_on_sigterm(tmp_path):
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_sigint_also_stops_the_worker():
     env = live_env(NOTIFY_INTERVAL="30")
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "run_notifier"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process, _ = _start_worker(env)
     try:
-        time.sleep(2)
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=20)
