@@ -50,3 +50,11 @@ bench: $(VENV)/.bench
 
 bench-full: $(VENV)/.bench
 	$(BIN)/python -m bench.run --full $(BENCH_ARGS)
+
+# The fault suite (faults/, docs/deploy.md): clients chat through two daphne processes while Redis and
+# PostgreSQL restart, a daphne is SIGKILLed and connections drop. It starts a PostgreSQL cluster and a
+# Redis of its own (needs redis-server and PostgreSQL's server binaries); the shared ones are not touched.
+.PHONY: faults
+
+faults: dev-venv
+	$(BIN)/python -m pytest -m faults faults $(PYTEST_ARGS)

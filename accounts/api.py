@@ -46,7 +46,9 @@ class _CredentialsInBodyView(APIView):
         return 'Bearer realm="api"'
 
 
-class SignupView(_CredentialsInBodyView):
+class SignupView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
     throttle_classes = [SignupIPThrottle]
 
     @extend_schema(request=SignupInput, responses={201: TokenPairOutput})

@@ -2,7 +2,7 @@
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import User, username_validator
@@ -68,3 +68,31 @@ class LoginForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "Wrong username, email or password.",
     }
+
+
+class ProfileForm(forms.Form):
+    """The settings page's profile: what PATCH /api/auth/me changes, through the same service."""
+
+    display_name = forms.CharField(
+        max_length=64,
+        required=False,
+        label="Display name",
+        help_text="The name others see. Leave it empty to use your username.",
+        widget=forms.TextInput(attrs={"autocomplete": "nickname"}),
+    )
+    email_notifications = forms.BooleanField(required=False, label="Email me about messages I missed while I was away")
+
+
+class PasswordForm(PasswordChangeForm):
+    """Django's form (old password checked, new one validated and typed twice), quieter on a page
+    that is not only about the password: no autofocus, a one-line summary of the rules."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].label = "Current password"
+        self.fields["old_password"].widget.attrs.pop("autofocus", None)
+        self.fields[
+            "new_password1"
+        ].help_text = "At least 8 characters, not a common password, not only digits, not close to your name or email."
+        self.fields["new_password2"].label = "Confirm new password"
+        self.fields["new_password2"].help_text = ""

@@ -8,4 +8,5 @@ urlpatterns = [
     path("signup", views.signup, name="signup"),
     path("login", views.LoginPage.as_view(), name="login"),
     path("logout", views.LogoutPage.as_view(), name="logout"),
+    path("settings", views.settings_page, name="settings"),
 ]

@@ -1,20 +1,26 @@
-"""The signup, login and logout pages: Django sessions with CSRF, no tokens in the browser.
+"""The signup, login, logout and settings pages: Django sessions with CSRF, no tokens in the browser.
 
-Page logins and signups spend the same throttle budgets as the API's, so an attacker gains nothing
-by switching between the two.
+Page logins, signups and password changes spend the same throttle budgets as the API's, so an
+attacker gains nothing by switching between the two.
 """
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 from rest_framework import serializers
 
 from accounts import services
-from accounts.forms import LoginForm, SignupForm
+from accounts.api import PasswordChangeThrottle
+from accounts.forms import LoginForm, PasswordForm, ProfileForm, SignupForm
+from accounts.models import User
 from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle, page_throttle_wait
+from chat import moderation, selectors
+from chat.views import AVATAR_COLOURS
 
 
 def _too_many(form, wait: int) -> None:
@@ -67,3 +73,50 @@ def signup(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Welcome to Brewverse, {user.display_name}!")
                 return redirect("app")
     return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+@sensitive_post_parameters("password-old_password", "password-new_password1", "password-new_password2")
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """The user's display name, email notifications, password, and the people they blocked."""
+    user = request.user
+    profile_form = ProfileForm(
+        prefix="profile", initial={"display_name": user.display_name, "email_notifications": user.email_notifications}
+    )
+    password_form = PasswordForm(user, prefix="password")
+    action = request.POST.get("action") if request.method == "POST" else None
+    status = 200
+    if action == "profile":
+        profile_form = ProfileForm(request.POST, prefix="profile")
+        if profile_form.is_valid():
+            services.user_update_profile(user=user, **profile_form.cleaned_data)
+            messages.success(request, "Your profile was saved.")
+            return redirect("settings")
+    elif action == "password":
+        password_form = PasswordForm(user, request.POST, prefix="password")
+        wait = page_throttle_wait(request, [PasswordChangeThrottle()])
+        if wait is not None:
+            _too_many(password_form, wait)
+            status = 429
+        elif password_form.is_valid():
+            data = password_form.cleaned_data
+            # The form checked the old password and the new one; the service writes it and signs
+            # out the API tokens of every device, exactly like POST /api/auth/password.
+            services.user_change_password(
+                user=user, old_password=data["old_password"], new_password=data["new_password1"]
+            )
+            update_session_auth_hash(request, user)
+            messages.success(request, "Your password was changed. Your other devices need to log in again.")
+            return redirect("settings")
+    elif action == "unblock":
+        blocked = User.objects.filter(username__iexact=request.POST.get("username", "")).first()
+        if blocked is not None:
+            moderation.user_unblock(blocker=user, blocked=blocked)
+            messages.success(request, f"You unblocked {blocked.display_name}.")
+        return redirect("settings")
+    blocked_users = list(User.objects.filter(pk__in=selectors.blocked_ids_of(user.pk)).order_by("username"))
+    for blocked in blocked_users:
+        blocked.colour = blocked.pk % AVATAR_COLOURS
+    context = {"profile_form": profile_form, "password_form": password_form, "blocked_users": blocked_users}
+    return render(request, "accounts/settings.html", context, status=status)

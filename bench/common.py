@@ -126,10 +126,12 @@ class CpuMeter:
         result = {"wall_s": round(wall, 2)}
         for key in ("server", "postgres", "redis", "load"):
             used = end[key] - self.start[key]
-            # Share of one core: 1.0 means one core busy for the whole interval.
-            result[f"{key}_cores"] = round(used / wall, 2) if wall > 0 else None
+            # Share of one core: 1.0 means one core busy for the whole interval. PostgreSQL's and Redis'
+            # are read from every process of theirs, so they are approximate on a shared server (and
+            # None when a backend's exit made the reading go backwards).
+            result[f"{key}_cores"] = round(used / wall, 2) if wall > 0 and used >= 0 else None
         if wall > 0:
-            ours = sum(result[f"{key}_cores"] for key in ("server", "postgres", "redis", "load"))
+            ours = sum(result[f"{key}_cores"] or 0 for key in ("server", "postgres", "redis", "load"))
             result["other_cores"] = round(max(0.0, (end["machine"] - self.start["machine"]) / wall - ours), 2)
         return result
 

@@ -113,7 +113,14 @@ def _comparison(ax, record: dict) -> None:
     for i, r in enumerate(rows):
         p99 = (r.get("latency", {}).get("steps") or [{}])[0].get("latency", {}).get("p99")
         fan = r.get("fanout", {}).get("latency_to_last_member", {}).get("p99")
-        ax.text(rates[i], i, f" {rates[i]:.0f}/s · p99@500 {p99} ms · group p99 {fan} ms", va="center", fontsize=7)
+        cpu = ((r["throughput"].get("steps") or [{}])[0].get("cpu_ms_per_message") or {}).get("server")
+        ax.text(
+            rates[i],
+            i,
+            f" {rates[i]:.0f}/s · {cpu} ms CPU/msg · p99@500 {p99} ms · group p99 {fan} ms",
+            va="center",
+            fontsize=7,
+        )
     ax.set_xlabel("sustained msg/s (1:1, exactly once)")
     ax.tick_params(axis="y", labelsize=7)
     ax.set_title("server setups compared")
@@ -131,7 +138,7 @@ def plot(record: dict, path: Path) -> None:
     text = (
         f"{record['name']} · {record['started_at'][:19]}\n{m['cpu']}\n{m['cores']} cores, {m['memory_gib']} GiB\n"
         f"Django {v.get('Django')}, channels {v.get('channels')}, channels-redis {v.get('channels-redis')}\n"
-        f"daphne {v.get('daphne')}, uvicorn {v.get('uvicorn', '-')}, PostgreSQL {v.get('postgresql', '?')}, "
+        f"daphne {v.get('daphne')}, uvicorn {v.get('uvicorn', '-')}, PostgreSQL {v.get('postgresql', '?').split()[0]}, "
         f"Redis {v.get('redis_server', '?')}\ncommit {v.get('brewverse_commit', '?')[:12]}\n\n"
         + "\n".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in record["summary"].get("targets_met", {}).items())
     )

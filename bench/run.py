@@ -45,19 +45,17 @@ TARGETS = {
 
 PROFILES = {
     "quick": {
-        "users": 200,
-        "pairs": 50,
+        "pairs": 25,
         "group_size": 200,
         "ramp": {"rates": [20, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000], "step_seconds": 4, "drain_seconds": 3},
         "latency": {"rate": 500, "seconds": 8},
-        "fanout": {"messages": 30, "interval_s": 0.2},
+        "fanout": {"messages": 12, "interval_s": 1.0},
         "capacity": {"steps": [1000, 2500, 5000], "hold_seconds": 5, "max_seconds": 60},
         "api": {"sizes": "10,100,1000", "requests": 20, "seconds": 4},
         "hotpath_messages": 200,
-        "compare": {"rates": [50, 100, 200, 300, 500, 750, 1000, 1500], "step_seconds": 4, "latency_seconds": 6},
+        "compare": {"rates": [20, 50, 100, 200, 300, 500, 750, 1000, 1500], "step_seconds": 4, "latency_seconds": 6},
     },
     "full": {
-        "users": 200,
         "pairs": 100,
         "group_size": 200,
         "ramp": {
@@ -66,12 +64,12 @@ PROFILES = {
             "drain_seconds": 5,
         },
         "latency": {"rate": 500, "seconds": 30},
-        "fanout": {"messages": 150, "interval_s": 0.2},
+        "fanout": {"messages": 60, "interval_s": 1.0},
         "capacity": {"steps": [1000, 2500, 5000, 7500, 10000, 15000], "hold_seconds": 30, "max_seconds": 240},
         "api": {"sizes": "10,100,1000", "requests": 100, "seconds": 30},
         "hotpath_messages": 1000,
         "compare": {
-            "rates": [50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000],
+            "rates": [20, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000],
             "step_seconds": 6,
             "latency_seconds": 15,
         },
@@ -200,7 +198,7 @@ class Bench:
         return out
 
     def run_capacity(self, servers: Servers) -> dict:
-        params = {**self.profile["capacity"], "concurrency": 100, "settle_seconds": 2}
+        params = {**self.profile["capacity"], "concurrency": 20, "settle_seconds": 2}
         print("  capacity: idle notification sockets on one process", flush=True)
         return self.load("capacity", servers, params, timeout=params["max_seconds"] + params["hold_seconds"] + 180)
 
@@ -271,7 +269,7 @@ class Bench:
                         "setup",
                         servers,
                         {
-                            "users": self.profile["users"],
+                            "users": 2 * self.profile["pairs"] + self.profile["group_size"],
                             "pairs": self.profile["pairs"],
                             "group_size": self.profile["group_size"],
                             "prefix": "bench",
@@ -391,8 +389,29 @@ def start_py_spy(pid: int, seconds: float, work: Path) -> tuple[subprocess.Popen
         print("    (py-spy is not installed: no profile)", flush=True)
         return None
     out = work / f"py-spy-{pid}.txt"
-    cmd = [str(exe), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(out)]
+    # --gil: only the thread holding the GIL, i.e. where the CPU of this (GIL-bound) process goes.
+    cmd = [
+        str(exe),
+        "record",
+        "-p",
+        str(pid),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        "200",
+        "--gil",
+        "-f",
+        "raw",
+        "-o",
+        str(out),
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+def _py_spy_frame(frame: str) -> str:
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")").split("site-packages/")[-1].replace(str(ROOT) + "/", "").rsplit(":", 1)[0]
+    return f"{name} ({where})"
 
 
 def finish_py_spy(proc: subprocess.Popen, out: Path, top: int = 30) -> dict:
@@ -412,10 +431,8 @@ def finish_py_spy(proc: subprocess.Popen, out: Path, top: int = 30) -> dict:
             continue
         n = int(count)
         total += n
-        frames = [
-            frame.split(" (")[0] + " (" + frame.split(" (")[-1].split("site-packages/")[-1]
-            for frame in stack.split(";")
-        ]
+        # "func (path/to/file.py:123)" -> "func (file.py)": lines of one function merged.
+        frames = [_py_spy_frame(frame) for frame in stack.split(";")]
         own[frames[-1]] = own.get(frames[-1], 0) + n
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + n
@@ -481,6 +498,11 @@ def versions() -> dict:
     return found
 
 
+def _first_step(ramp: dict) -> dict:
+    """The lowest-rate step of a ramp: its CPU per message is the cost of a message without queueing."""
+    return (ramp.get("steps") or [{}])[0]
+
+
 def summarize(record: dict) -> dict:
     s = record.get("scenarios", {})
     out = {}
@@ -490,6 +512,7 @@ def summarize(record: dict) -> dict:
         out["throughput_offered_passed"] = throughput["max_passed_offered_rate"]
         broke = next((step for step in throughput["steps"] if not step["passed"]), None)
         out["throughput_broke_at"] = {"offered": broke["offered_rate"], "on": broke["broke_on"]} if broke else None
+        out["server_cpu_ms_per_message"] = _first_step(throughput).get("cpu_ms_per_message", {}).get("server")
     latency = s.get("latency", {})
     if latency.get("steps"):
         step = latency["steps"][0]
@@ -498,6 +521,7 @@ def summarize(record: dict) -> dict:
     fanout = s.get("fanout", {})
     if "latency_to_last_member" in fanout:
         out["fanout_ms_to_last_of_200"] = {k: fanout["latency_to_last_member"][k] for k in ("p50", "p95", "p99")}
+        out["fanout_server_cpu_ms_per_message"] = fanout.get("cpu_ms_per_message", {}).get("server")
     capacity = s.get("capacity", {})
     if "max_idle_sockets" in capacity:
         out["idle_sockets"] = capacity["max_idle_sockets"]
@@ -523,6 +547,10 @@ def summarize(record: dict) -> dict:
                 "throughput_msgs_per_s": row.get("throughput", {}).get("max_sustained_rate"),
                 "p99_ms_at_500": (row.get("latency", {}).get("steps") or [{}])[0].get("latency", {}).get("p99"),
                 "fanout_p99_ms": row.get("fanout", {}).get("latency_to_last_member", {}).get("p99"),
+                "server_cpu_ms_per_message": _first_step(row.get("throughput", {}))
+                .get("cpu_ms_per_message", {})
+                .get("server"),
+                "fanout_server_cpu_ms_per_message": row.get("fanout", {}).get("cpu_ms_per_message", {}).get("server"),
             }
             for row in record["comparison"]
         ]

@@ -36,6 +36,25 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
+# --- HTTPS, cookies and headers (docs/security.md) ----------------------------------------------
+# Development is plain http on 127.0.0.1; with DEBUG off the cookies are secure and HSTS is on by
+# default. Both only act on requests Django sees as https: behind a proxy that terminates TLS, set
+# USE_X_FORWARDED_PROTO=true, and have the proxy overwrite X-Forwarded-Proto on every request.
+if env_bool("USE_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# A load balancer's health check may stay on plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (0 if DEBUG else 31_536_000))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+# The pages' script reads the CSRF token from its cookie (static/js/api.js), as Django intends:
+# an HttpOnly CSRF cookie protects nothing, the token is in every page anyway.
+CSRF_COOKIE_HTTPONLY = False
+
 INSTALLED_APPS = [
     "daphne",
     "brewverse.admin_site.BrewverseAdminConfig",
@@ -150,10 +169,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["brewverse.parsers.JSONParser"],
+    # drf-spectacular's, plus the 4xx answers of every operation.
+    "DEFAULT_SCHEMA_CLASS": "brewverse.schema.AutoSchema",
     "EXCEPTION_HANDLER": "chat.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # The client IP of the IP throttles is REMOTE_ADDR. DRF's default (None) would trust a client's own
+    # X-Forwarded-For, so one attacker could claim a new IP per login attempt. Behind proxies that
+    # append to X-Forwarded-For, set NUM_PROXIES to their number (docs/security.md).
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     "DEFAULT_THROTTLE_RATES": {
         "login_username": os.environ.get("THROTTLE_LOGIN_USERNAME", "10/min"),
         "login_ip": os.environ.get("THROTTLE_LOGIN_IP", "30/min"),
@@ -186,7 +210,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -53,6 +53,19 @@ def _int_field(content: dict, name: str, *, required: bool) -> int | None:
     return value
 
 
+def _storable(text: str) -> bool:
+    """JSON can carry a NUL (`\\u0000`) or half a surrogate pair (`\\ud800`); no database stores
+    either (PostgreSQL refuses NUL, and neither takes text that is not valid Unicode). The REST API
+    refuses both the same way, in DRF's CharField."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _client_id(content: dict) -> str | None:
     value = content.get("client_id")
     return value if isinstance(value, str) else None
@@ -235,7 +248,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json.loads(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # RecursionError: nested a thousand levels deep
             content = None
         if not isinstance(content, dict):
             await self.send_error(BadFrame("Frames must be JSON objects."))
@@ -361,12 +374,13 @@ class ChatConsumer(BaseConsumer):
         await self.close(code=CLOSE_REMOVED)
 
     async def receive_json(self, content: dict, **kwargs) -> None:
+        kind = content.get("type")
         handler = {
             "message": self._on_message,
             "typing": self._on_typing,
             "read": self._on_read,
             "delivered": self._on_delivered,
-        }.get(content.get("type"))
+        }.get(kind if isinstance(kind, str) else None)  # a list or an object as the type is unhashable
         if handler is None:
             raise BadFrame("Unknown frame type.", ErrorCode.UNKNOWN_TYPE)
         try:
@@ -383,6 +397,8 @@ class ChatConsumer(BaseConsumer):
             raise BadFrame("'content' must be a string.")
         if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
             raise BadFrame("'client_id' must be a string of at most 64 characters.")
+        if not _storable(text) or (client_id is not None and not _storable(client_id)):
+            raise BadFrame("Text must not contain NUL or unpaired surrogate characters.")
         message, missed = await database_sync_to_async(self._post)(text, client_id, self.seq_seen)
         if message["seq"] <= self.seq_seen:
             # A retry of a message this socket has already delivered: the acknowledgement repeats it.

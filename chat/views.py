@@ -1,4 +1,5 @@
-"""The server-rendered pages: the app (sidebar + open conversation), a new conversation, group settings.
+"""The server-rendered pages: the app (sidebar + open conversation), a new conversation, group settings,
+and blocking the other person of a direct conversation.
 
 Pages read through selectors and write through services, like the API. They render the state at
 load time; the scripts in static/js keep it live through the two sockets. Everything the user typed
@@ -14,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.throttles import page_throttle_wait
-from chat import selectors, services
+from chat import moderation, selectors, services
 from chat.api.serializers import ConversationSerializer, MessageSerializer
 from chat.api.views import MessagePostThrottle
 from chat.errors import ChatError, ConversationNotFound
@@ -64,11 +65,14 @@ def _render_app(
     conversations = list(selectors.conversation_list_for(user))
     rows = ConversationSerializer(conversations, many=True, context={"user": user}).data
     items = [_sidebar_item(row, user.pk) for row in rows]
+    blocked_ids = selectors.blocked_ids_of(user.pk)
     boot = {
         "me": {"id": user.pk, "username": user.username, "display_name": user.display_name},
         "urls": {"conversation": reverse("conversation", args=[0]), "login": reverse("login")},
         "max_length": settings.MESSAGE_MAX_LENGTH,
         "conversation": None,
+        # Whose messages the scripts hide (the history leaves them out, as the API's does).
+        "blocked": sorted(blocked_ids),
     }
     context = {
         "conversations": items,
@@ -81,14 +85,19 @@ def _render_app(
         conversation = next((c for c in conversations if c.pk == open_id), None)
         if conversation is None:
             raise Http404("Conversation not found.")
-        history = selectors.message_history(open_id, limit=HISTORY_PAGE + 1)
+        history = selectors.message_history(open_id, limit=HISTORY_PAGE + 1, viewer_id=user.pk)
         page = MessageSerializer(history[-HISTORY_PAGE:], many=True).data
-        context["open"] = next(item for item in items if item["id"] == open_id)
+        open_item = context["open"] = next(item for item in items if item["id"] == open_id)
         context["history"] = [{**m, "mine": m["sender"]["id"] == user.pk} for m in page]
         context["has_more"] = len(history) > HISTORY_PAGE
+        context["block_state"] = _block_state(user, open_item["other_user"], blocked_ids)
         boot["conversation"] = {
-            key: context["open"][key] for key in ("id", "is_group", "name", "unread_count", "last_read_message_id")
+            key: open_item[key]
+            for key in ("id", "is_group", "name", "unread_count", "last_read_message_id", "other_user")
         }
+        # The newest message, hidden or not: where the scripts' gap-free run starts.
+        last = open_item["last_message"]
+        boot["conversation"]["last_message"] = {"id": last["id"], "seq": last["seq"]} if last else None
         boot["has_more"] = context["has_more"]
         # The others' pointers, from which the page draws the ticks of the user's own messages.
         boot["receipts"] = [
@@ -103,6 +112,15 @@ def _render_app(
     # The open conversation is being read, so it counts for nothing in the badges and the title.
     context["total_unread"] = sum(item["unread_count"] for item in items if item["id"] != open_id)
     return render(request, "chat/app.html", context, status=status)
+
+
+def _block_state(user, other: dict | None, blocked_ids: set[int]) -> str | None:
+    """Whether a block stands in a direct conversation: "by_me", "by_them" or None (and always for groups)."""
+    if not other:
+        return None
+    if other["id"] in blocked_ids:
+        return "by_me"
+    return "by_them" if selectors.is_blocked_between(user.pk, [other["id"]]) else None
 
 
 @login_required
@@ -162,6 +180,26 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/new.html", context)
 
 
+@login_required
+@require_http_methods(["POST"])
+def conversation_block(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Block or unblock the other person of a direct conversation (the conversation header's menu)."""
+    participant = _participant_or_404(request.user, conversation_id)
+    other = None
+    if not participant.conversation.is_group:
+        other = next((p.user for p in selectors.participants_of(conversation_id) if p.user_id != request.user.pk), None)
+    if other is None:
+        raise Http404("Only a direct conversation has someone to block.")
+    action = request.POST.get("action")
+    if action == "block":
+        moderation.user_block(blocker=request.user, blocked=other)
+        messages.success(request, f"You blocked {other.display_name}.")
+    elif action == "unblock":
+        moderation.user_unblock(blocker=request.user, blocked=other)
+        messages.success(request, f"You unblocked {other.display_name}.")
+    return redirect("conversation", conversation_id)
+
+
 def _members(conversation_id: int) -> list[Participant]:
     members = sorted(
         selectors.participants_of(conversation_id),
@@ -175,7 +213,8 @@ def _members(conversation_id: int) -> list[Participant]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def group_settings(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    """A group's members; its owner and admins rename it and add or remove members; anyone leaves."""
+    """A group's members; its owner and admins rename it and add or remove members; anyone leaves,
+    and blocks or unblocks other members."""
     actor = _participant_or_404(request.user, conversation_id)
     group = actor.conversation
     if not group.is_group:
@@ -203,6 +242,19 @@ def group_settings(request: HttpRequest, conversation_id: int) -> HttpResponse:
             services.conversation_remove_member(actor=actor, username=username)
             messages.success(request, f"{username} was removed.")
             return redirect(here)
+        elif action in ("block", "unblock"):
+            username = request.POST.get("username", "")
+            member = next((m for m in _members(conversation_id) if m.user.username == username), None)
+            if member is None:
+                error = f"{username} is not a member of this group."
+            elif action == "block":
+                moderation.user_block(blocker=request.user, blocked=member.user)
+                messages.success(request, f"You blocked {member.user.display_name}.")
+                return redirect(here)
+            else:
+                moderation.user_unblock(blocker=request.user, blocked=member.user)
+                messages.success(request, f"You unblocked {member.user.display_name}.")
+                return redirect(here)
         elif action == "leave":
             services.conversation_remove_member(actor=actor, username=request.user.username)
             messages.success(request, f"You left {group.title}.")
@@ -219,6 +271,7 @@ def group_settings(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "group": group,
         "me": actor,
         "members": _members(conversation_id),
+        "blocked_ids": selectors.blocked_ids_of(request.user.pk),
         "rename_form": rename_form,
         "add_form": add_form,
         "error": error,

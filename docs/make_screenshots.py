@@ -81,11 +81,18 @@ def main() -> None:
         carol.press("#composer-input", "Enter")
         expect(alice.locator(".toast")).to_be_visible()
         shot(alice, "desktop-chat")
+        mine = alice.locator(".msg.mine").last
+        mine.hover()
+        mine.locator(".msg-actions").click()
+        shot(alice, "desktop-message-menu")
+        alice.keyboard.press("Escape")
 
         alice.goto("/new")
         shot(alice, "desktop-new-conversation")
         carol.goto(carol.url + "settings")
         shot(carol, "desktop-group-settings")
+        alice.goto("/settings")
+        shot(alice, "desktop-settings")
 
         phone = login("bob", PHONE)
         shot(phone, "phone-conversations")

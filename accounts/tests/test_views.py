@@ -1,10 +1,14 @@
-"""The signup, login and logout pages (sessions with CSRF)."""
+"""The signup, login, logout and settings pages (sessions with CSRF)."""
 
 import pytest
 from django.test import Client
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
+from accounts.api import PasswordChangeThrottle
 from accounts.models import User
 from accounts.throttles import SignupIPThrottle
+from chat import moderation
+from chat.models import Block
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +159,139 @@ def test_logout_is_post_only_and_returns_to_login(client, alice):
     assert response.status_code == 302
     assert response.url == "/login"
     assert client.get("/").status_code == 302
+
+
+# --- the settings page --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def password_data(old: str = PASSWORD, new: str = STRONG, again: str | None = None) -> dict:
+    return {
+        "action": "password",
+        "password-old_password": old,
+        "password-new_password1": new,
+        "password-new_password2": new if again is None else again,
+    }
+
+
+def test_settings_sends_a_logged_out_visitor_to_login(client):
+    response = client.get("/settings")
+
+    assert response.status_code == 302
+    assert response.url == "/login?next=/settings"
+    assert client.post("/settings", {"action": "profile"}).status_code == 302
+
+
+def test_settings_page_shows_the_profile_the_password_form_and_no_blocks(alice_client, alice):
+    response = alice_client.get("/settings")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="profile-display_name"' in html
+    assert 'value="alice"' in html
+    assert 'name="profile-email_notifications" id="id_profile-email_notifications" checked' in html
+    assert 'name="password-old_password"' in html
+    assert "You have not blocked anyone." in html
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_settings_saves_the_display_name_and_turns_emails_off(alice_client, alice):
+    response = alice_client.post("/settings", {"action": "profile", "profile-display_name": "  Alice A.  "})
+
+    assert response.status_code == 302
+    assert response.url == "/settings"
+    alice.refresh_from_db()
+    assert (alice.display_name, alice.email_notifications) == ("Alice A.", False)
+    assert "Your profile was saved." in alice_client.get("/settings").content.decode()
+
+    alice_client.post(
+        "/settings", {"action": "profile", "profile-display_name": "", "profile-email_notifications": "on"}
+    )
+    alice.refresh_from_db()
+    assert (alice.display_name, alice.email_notifications) == ("alice", True)
+
+
+def test_settings_with_a_too_long_display_name_shows_the_error(alice_client, alice):
+    response = alice_client.post("/settings", {"action": "profile", "profile-display_name": "x" * 65})
+
+    assert response.status_code == 200
+    assert "Ensure this value has at most 64 characters (it has 65)." in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.display_name == "alice"
+
+
+def test_settings_changes_the_password_keeps_this_session_and_signs_out_api_tokens(alice_client, alice, api_for):
+    other_device = Client()
+    other_device.force_login(alice)
+    api_for(alice)  # issues a refresh token, as a login on another device does
+    assert OutstandingToken.objects.filter(user=alice).exists()
+
+    response = alice_client.post("/settings", password_data())
+
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password(STRONG)
+    assert alice_client.get("/settings").status_code == 200  # update_session_auth_hash kept this one
+    assert other_device.get("/settings").status_code == 302  # the other session is over
+    live = OutstandingToken.objects.filter(user=alice, blacklistedtoken__isnull=True)
+    assert not live.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        (password_data(old="wrong"), "old_password", "Your old password was entered incorrectly."),
+        (password_data(again="something-else-entirely"), "new_password2", "The two password fields didn"),
+        (password_data(new="12345678"), "new_password2", "This password is too common."),
+    ],
+)
+def test_settings_password_with_bad_input_shows_the_error(alice_client, alice, data, field, message):
+    response = alice_client.post("/settings", data)
+
+    assert response.status_code == 200
+    errors = response.context["password_form"].errors[field]
+    assert any(error.startswith(message) for error in errors)
+    assert message in response.content.decode().replace("&#x27;", "'")
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+
+
+def test_settings_password_changes_spend_the_api_budget(alice_client, alice, monkeypatch):
+    monkeypatch.setattr(PasswordChangeThrottle, "rate", "2/hour")
+    for _ in range(2):
+        alice_client.post("/settings", password_data(old="wrong"))
+
+    response = alice_client.post("/settings", password_data())
+
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+
+
+def test_settings_lists_blocked_people_and_unblocks_them(alice_client, alice, make_user):
+    mallory = make_user("mallory", display_name="<b>Mal</b>")
+    moderation.user_block(blocker=alice, blocked=mallory)
+
+    html = alice_client.get("/settings").content.decode()
+    assert "@mallory" in html
+    assert "&lt;b&gt;Mal&lt;/b&gt;" in html
+    assert "<b>Mal</b>" not in html
+
+    response = alice_client.post("/settings", {"action": "unblock", "username": "mallory"})
+
+    assert response.status_code == 302
+    assert not Block.objects.filter(blocker=alice).exists()
+
+
+def test_settings_enforces_csrf(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+
+    assert client.post("/settings", {"action": "profile", "profile-display_name": "x"}).status_code == 403

@@ -1,15 +1,28 @@
-from django.urls import path
+from django.urls import path, register_converter
+from django.urls.converters import StringConverter
 
 from chat.api import presence, safety, views
+
+
+class UsernameConverter(StringConverter):
+    """A username in a URL: any segment but one with a NUL, which PostgreSQL refuses even to compare
+    (a 500); such a URL is simply not found."""
+
+    regex = r"[^/\x00]+"
+
+
+register_converter(UsernameConverter, "username")
 
 urlpatterns = [
     path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),
     path("conversations/<int:conversation_id>/", views.ConversationDetailView.as_view(), name="conversation-detail"),
-    path("conversations/direct/<str:username>", views.DirectConversationView.as_view(), name="conversation-direct"),
+    path(
+        "conversations/direct/<username:username>", views.DirectConversationView.as_view(), name="conversation-direct"
+    ),
     path("conversations/<int:conversation_id>/read", views.ConversationReadView.as_view(), name="conversation-read"),
     path("conversations/<int:conversation_id>/members", views.MemberAddView.as_view(), name="member-add"),
     path(
-        "conversations/<int:conversation_id>/members/<str:username>",
+        "conversations/<int:conversation_id>/members/<username:username>",
         views.MemberRemoveView.as_view(),
         name="member-remove",
     ),
@@ -27,5 +40,5 @@ urlpatterns = [
     ),
     path("users/blocked", safety.BlockedListView.as_view(), name="user-blocked-list"),
     path("users/presence", presence.PresenceListView.as_view(), name="user-presence"),
-    path("users/<str:username>/block", safety.BlockView.as_view(), name="user-block"),
+    path("users/<username:username>/block", safety.BlockView.as_view(), name="user-block"),
 ]

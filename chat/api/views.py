@@ -10,6 +10,7 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from accounts.models import User
+from brewverse.schema import ERROR
 from chat import selectors, services
 from chat.api.serializers import (
     ConversationSerializer,
@@ -139,7 +140,8 @@ class MessagePostThrottle(UserRateThrottle):
 class MessageCreateView(APIView):
     throttle_classes = [MessagePostThrottle]
 
-    @extend_schema(request=MessageCreateInput, responses={200: MessageSerializer, 201: MessageSerializer})
+    # 404 for a conversation_id in the body that the caller is not in.
+    @extend_schema(request=MessageCreateInput, responses={200: MessageSerializer, 201: MessageSerializer, 404: ERROR})
     def post(self, request: Request) -> Response:
         data = MessageCreateInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -5,8 +5,8 @@ import json
 import pytest
 from django.test import Client
 
-from chat import services
-from chat.models import Conversation, Message, Participant
+from chat import moderation, services
+from chat.models import Block, Conversation, Message, Participant
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def boot(response) -> dict:
     return response.context["boot"]
 
 
-@pytest.mark.parametrize("path", ["/", "/c/1/", "/c/1/settings", "/new"])
+@pytest.mark.parametrize("path", ["/", "/c/1/", "/c/1/settings", "/new", "/c/1/block"])
 def test_every_page_sends_a_logged_out_visitor_to_login(client, path):
     response = client.get(path)
 
@@ -337,3 +337,123 @@ def test_pages_enforce_csrf(alice, direct):
 
     assert client.post(f"/c/{direct.pk}/", {"content": "hi"}).status_code == 403
     assert client.post("/new", {"kind": "direct", "direct-username": "bob"}).status_code == 403
+
+
+# --- safety: deleted and edited messages, blocking ------------------------------------------------
+
+
+def test_deleted_and_edited_messages_render_as_such(client_for, alice, bob, direct):
+    kept = send(bob, direct, "first words")
+    services.message_edit(actor=bob, message=kept, content="better words")
+    gone = send(bob, direct, "regrettable")
+    services.message_delete(actor=bob, message=gone)
+
+    response = client_for(alice).get(f"/c/{direct.pk}/")
+
+    html = response.content.decode()
+    assert "regrettable" not in html
+    edited, deleted = response.context["history"]
+    assert (edited["content"], edited["deleted"]) == ("better words", False)
+    assert (deleted["content"], deleted["deleted"]) == ("", True)
+    assert f'class="msg deleted" data-id="{gone.pk}"' in html
+    assert html.count('<span class="edited" data-field="edited">edited</span>') == 1
+    assert "Message deleted</p>" in html
+    # The sidebar's preview of a deleted last message.
+    assert response.context["conversations"][0]["preview"] == "Message deleted"
+
+
+def test_blocking_from_a_direct_conversation_shows_the_notice_to_both(client_for, alice, bob, direct):
+    send(bob, direct, "hello there")
+    alice_client = client_for(alice)
+
+    response = alice_client.post(f"/c/{direct.pk}/block", {"action": "block"})
+
+    assert response.status_code == 302
+    assert response.url == f"/c/{direct.pk}/"
+    assert Block.objects.filter(blocker=alice, blocked=bob).exists()
+    page = alice_client.get(f"/c/{direct.pk}/")
+    html = page.content.decode()
+    assert page.context["block_state"] == "by_me"
+    assert "You blocked bob." in html
+    assert "You blocked bob. Neither of you can send messages here." in html
+    assert 'value="unblock"' in html
+    assert f'id="composer" class="composer" method="post" action="/c/{direct.pk}/" hidden' in html
+    # Bob's messages are hidden from alice, as in the API's history; the boot data says where it ends.
+    assert page.context["history"] == []
+    assert boot(page)["blocked"] == [bob.pk]
+    assert boot(page)["conversation"]["last_message"]["seq"] == 1
+
+    bob_page = client_for(bob).get(f"/c/{direct.pk}/")
+    assert bob_page.context["block_state"] == "by_them"
+    assert "You can't send messages in this conversation." in bob_page.content.decode()
+    assert 'value="unblock"' not in bob_page.content.decode()
+
+    alice_client.post(f"/c/{direct.pk}/block", {"action": "unblock"})
+    assert not Block.objects.exists()
+    assert alice_client.get(f"/c/{direct.pk}/").context["block_state"] is None
+
+
+def test_sending_without_javascript_across_a_block_shows_why(client_for, alice, bob, direct):
+    moderation.user_block(blocker=bob, blocked=alice)
+
+    response = client_for(alice).post(f"/c/{direct.pk}/", {"content": "anyone?"})
+
+    assert response.status_code == 200
+    assert "You cannot message this user." in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_blocking_needs_a_direct_conversation_of_ones_own_and_a_post(client_for, alice, carol, direct, group):
+    assert client_for(alice).get(f"/c/{direct.pk}/block").status_code == 405
+    assert client_for(alice).post(f"/c/{group.pk}/block", {"action": "block"}).status_code == 404
+    assert client_for(carol).post(f"/c/{direct.pk}/block", {"action": "block"}).status_code == 404
+    assert not Block.objects.exists()
+
+
+def test_group_page_blocks_and_unblocks_members(client_for, alice, bob, group):
+    client = client_for(alice)
+    html = client.get(f"/c/{group.pk}/settings").content.decode()
+    assert 'aria-label="Block bob"' in html
+    assert 'aria-label="Block alice"' not in html  # not oneself
+
+    response = client.post(f"/c/{group.pk}/settings", {"action": "block", "username": "bob"})
+
+    assert response.status_code == 302
+    assert Block.objects.filter(blocker=alice, blocked=bob).exists()
+    html = client.get(f"/c/{group.pk}/settings").content.decode()
+    assert "You blocked bob." in html
+    assert 'aria-label="Unblock bob"' in html
+
+    client.post(f"/c/{group.pk}/settings", {"action": "unblock", "username": "bob"})
+    assert not Block.objects.exists()
+
+
+def test_group_page_refuses_to_block_a_stranger(client_for, alice, make_user, group):
+    make_user("dave")
+
+    response = client_for(alice).post(f"/c/{group.pk}/settings", {"action": "block", "username": "dave"})
+
+    assert response.status_code == 200
+    assert "dave is not a member of this group." in response.content.decode()
+    assert not Block.objects.exists()
+
+
+def test_group_history_leaves_out_people_one_blocked(client_for, alice, bob, carol, group):
+    send(bob, group, "from bob")
+    send(carol, group, "from carol")
+    moderation.user_block(blocker=alice, blocked=bob)
+
+    response = client_for(alice).get(f"/c/{group.pk}/")
+
+    assert [m["content"] for m in response.context["history"]] == ["from carol"]
+    assert response.context["block_state"] is None  # blocks only stop direct conversations
+    assert 'id="blocked-notice" class="blocked-notice" role="status" hidden' in response.content.decode()
+
+
+def test_sidebar_and_header_carry_the_presence_hooks(client_for, alice, bob, direct, group):
+    response = client_for(alice).get(f"/c/{direct.pk}/")
+
+    html = response.content.decode()
+    assert html.count(f'data-presence="{bob.pk}"') == 2  # the sidebar's avatar and the header's
+    assert f'data-presence-text="{bob.pk}"' in html
+    assert boot(response)["conversation"]["other_user"]["username"] == "bob"

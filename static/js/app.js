@@ -4,8 +4,9 @@
 import { api } from "./api.js";
 import { ConversationView } from "./conversation.js";
 import { notifyBrowser, setTitleCount, setUpBrowserNotifications, Toasts } from "./notify.js";
+import { Presence } from "./presence.js";
 import { preview, Sidebar } from "./sidebar.js";
-import { CLOSE_REMOVED, LiveSocket } from "./socket.js";
+import { CLOSE_REMOVED, CLOSE_REVOKED, LiveSocket } from "./socket.js";
 import { renderTimes } from "./time.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -14,6 +15,8 @@ const openId = boot.conversation?.id ?? null;
 const conversationUrl = (id) => boot.urls.conversation.replace("/0/", `/${id}/`);
 
 const toasts = new Toasts($("#toasts"));
+const presence = new Presence();
+const blocked = new Set(boot.blocked || []);
 const sidebar = new Sidebar({
   list: $("#conversation-list"),
   empty: $("#no-conversations"),
@@ -22,6 +25,7 @@ const sidebar = new Sidebar({
   conversationUrl,
   openId,
   onTotal: setTitleCount,
+  onItem: (el) => presence.paint(el),
 });
 
 // --- connection state: "Reconnecting…" while a socket is down; data-live once all are up -------
@@ -33,6 +37,10 @@ function trackState(name, state) {
   document.body.dataset.live = String(states.every((s) => s === "open"));
 }
 
+function toLogin() {
+  location.assign(`${boot.urls.login}?next=${encodeURIComponent(location.pathname)}`);
+}
+
 // A socket refused again and again: has the session ended (logged out, banned)?
 async function sessionAlive() {
   try {
@@ -40,7 +48,7 @@ async function sessionAlive() {
     return true;
   } catch (error) {
     if (error.status !== 401 && error.status !== 403) return true;
-    location.assign(`${boot.urls.login}?next=${encodeURIComponent(location.pathname)}`);
+    toLogin();
     return false;
   }
 }
@@ -50,7 +58,17 @@ function leaveConversation() {
   setTimeout(() => location.assign("/"), 1500);
 }
 
+// A socket closed for good (4401: the session was revoked, the user banned), or refused repeatedly.
+function onRefused(code) {
+  if (code === CLOSE_REVOKED) toLogin();
+  else sessionAlive();
+}
+
 async function onChatRefused(code) {
+  if (code === CLOSE_REVOKED) {
+    toLogin();
+    return;
+  }
   if (!(await sessionAlive())) return;
   const member = await api(`/api/conversations/${openId}/`).then(
     () => true,
@@ -95,6 +113,7 @@ function onNewMessage({ conversation_id: id, message, unread_count: unread }) {
   const href = conversationUrl(id);
   const title = sidebar.name(id) || message.sender.display_name;
   const body = preview(message, boot.me, sidebar.isGroup(id));
+  if (blocked.has(message.sender.id)) return; // no toast, no notification
   if (id !== openId && !document.hidden) toasts.show({ title, body, href });
   notifyBrowser({ title, body, tag: `conversation-${id}`, href });
 }
@@ -108,6 +127,8 @@ function onNotification(frame) {
   } else if (frame.type === "conversation_removed") {
     sidebar.remove(frame.conversation_id);
     if (frame.conversation_id === openId) leaveConversation();
+  } else if (frame.type === "presence") {
+    presence.apply(frame);
   }
 }
 
@@ -116,16 +137,19 @@ socketStates.set("notifications", "connecting");
 const notifications = new LiveSocket("/ws/notifications/", {
   onFrame: onNotification,
   onOpen: async () => {
-    await resync();
+    await Promise.all([resync(), presence.load()]);
     trackState("notifications", notifications.state);
   },
   onState: (state) => trackState("notifications", state === "open" ? "syncing" : state),
-  onRefused: sessionAlive,
+  onRefused,
 });
 
 setTitleCount(sidebar.total());
 setUpBrowserNotifications($("#enable-notifications"));
 renderTimes();
-setInterval(() => renderTimes(), 30000);
+setInterval(() => {
+  renderTimes();
+  presence.paint(); // "last seen 5 min ago" ages too
+}, 30000);
 // Back from the back/forward cache with closed sockets: start afresh.
 window.addEventListener("pageshow", (event) => event.persisted && location.reload());

@@ -1,9 +1,12 @@
 // The open conversation: its history (older pages on scrolling up), the send box, and everything
-// live on /ws/chat/{id}/: messages, typing, and the ticks of the user's own messages.
+// live on /ws/chat/{id}/: messages, edits and deletions, typing, and the ticks of the user's own messages.
 // Messages are ordered by id; `lastId`/`lastSeq` mark the end of the gap-free run the page holds,
 // which is where a reconnect (`?after=`) or a catch-up after a missed frame starts.
+// Messages from people the user blocked are not shown (the history leaves them out too), but they
+// still count for that run and for reading.
 
 import { api, newClientId } from "./api.js";
+import { closeEditor, errorText, MessageActions } from "./message-actions.js";
 import { conversationName } from "./sidebar.js";
 import { LiveSocket } from "./socket.js";
 import { renderTimes } from "./time.js";
@@ -15,6 +18,7 @@ const ACK_TIMEOUT_MS = 10000;
 const COUNTER_FROM = 500; // show the counter this close to the limit
 const NEAR_BOTTOM_PX = 120;
 const STATUS_TEXT = { pending: "Sending…", failed: "Not sent", sent: "✓", delivered: "✓✓", read: "✓✓" };
+const DELETED_TEXT = "Message deleted";
 
 const $ = (selector) => document.querySelector(selector);
 const field = (el, name) => el.querySelector(`[data-field=${name}]`);
@@ -39,16 +43,31 @@ export class ConversationView {
     this.lastSeq = 0;
     this.maxId = 0;
     this.readUpTo = boot.conversation.last_read_message_id || 0;
+    this.blocked = new Set(boot.blocked || []);
 
     for (const el of this.list.children) {
       this.index(el);
-      this.advance(Number(el.dataset.seq), Number(el.dataset.id));
+      [this.lastSeq, this.lastId] = [Number(el.dataset.seq), Number(el.dataset.id)];
       if (el.classList.contains("mine")) this.tick(el);
+    }
+    // The page holds everything up to the newest message, hidden ones aside: the run starts there.
+    const newest = boot.conversation.last_message;
+    if (newest && newest.id > this.lastId) {
+      [this.lastSeq, this.lastId] = [newest.seq, newest.id];
+      this.maxId = Math.max(this.maxId, newest.id);
     }
     renderTimes(this.list);
     this.scrollToBottom();
     this.bindComposer();
     this.bindHistory();
+    this.actions = new MessageActions({
+      list: this.list,
+      scroller: this.scroller,
+      conversationId: this.id,
+      onChanged: (message) => this.onUpdated(message),
+      onDeleted: (el) => this.showDeleted(el),
+      onNotice,
+    });
     document.addEventListener("visibilitychange", () => document.hidden || this.markRead());
 
     this.socket = new LiveSocket(`/ws/chat/${this.id}/`, {
@@ -79,6 +98,13 @@ export class ConversationView {
   onMessage(message) {
     if (this.byId.has(message.id)) return;
     const mine = message.sender.id === this.me.id;
+    if (!mine && this.blocked.has(message.sender.id)) {
+      this.maxId = Math.max(this.maxId, message.id);
+      this.advance(message.seq, message.id);
+      if (document.hidden) this.markDelivered();
+      else this.markRead();
+      return;
+    }
     const follow = mine || this.nearBottom();
     const pending = mine && message.client_id ? this.pending.get(message.client_id) : null;
     let el;
@@ -108,9 +134,11 @@ export class ConversationView {
     else $("#jump-down").hidden = false;
   }
 
+  // `message_updated` (an edit, a moderator's restore) and `message_deleted`: redrawn in place.
   onUpdated(message) {
     const el = this.byId.get(message.id);
     if (el) this.fill(el, message);
+    this.sidebar.onMessageChanged(this.id, message);
   }
 
   onReceipt(frame) {
@@ -129,8 +157,16 @@ export class ConversationView {
   }
 
   onError(frame) {
+    if (frame.code === "blocked") this.showBlocked();
     if (frame.client_id && this.pending.has(frame.client_id)) this.fail(frame.client_id, frame.detail);
-    else this.onNotice(frame.detail);
+    else if (frame.code !== "blocked") this.onNotice(frame.detail);
+  }
+
+  // A block stands between the two people of this direct conversation: say so instead of a send box.
+  showBlocked() {
+    $("#blocked-notice").hidden = false;
+    this.form.hidden = true;
+    this.announcer.stop();
   }
 
   // A `conversation` frame from the notification socket: new title, members joining or leaving.
@@ -156,12 +192,26 @@ export class ConversationView {
     if (message.id) Object.assign(el.dataset, { id: message.id, seq: message.seq });
     el.dataset.sender = message.sender.id;
     field(el, "sender").textContent = message.sender.display_name;
-    field(el, "content").textContent = message.deleted ? "Message deleted" : message.content;
-    field(el, "edited").hidden = !message.edited_at;
+    field(el, "content").textContent = message.deleted ? DELETED_TEXT : message.content;
+    field(el, "edited").hidden = !message.edited_at || Boolean(message.deleted);
+    // Only a saved message has actions; a deleted one has none left.
+    field(el, "actions").hidden = !message.id || Boolean(message.deleted);
+    if (message.deleted) closeEditor(el);
     const time = field(el, "time");
     time.dateTime = message.created_at;
     time.removeAttribute("title");
     renderTimes(el);
+  }
+
+  // Deleted by this window: drawn at once, before the `message_deleted` frame comes back.
+  showDeleted(el) {
+    el.classList.add("deleted");
+    field(el, "content").textContent = DELETED_TEXT;
+    field(el, "edited").hidden = true;
+    field(el, "actions").hidden = true;
+    closeEditor(el);
+    const sender = { id: Number(el.dataset.sender), display_name: field(el, "sender").textContent };
+    this.sidebar.onMessageChanged(this.id, { id: Number(el.dataset.id), sender, deleted: true, content: "" });
   }
 
   // Confirmed messages sit in id order; pending ones stay below them, in the order they were typed.
@@ -199,7 +249,13 @@ export class ConversationView {
       while (this.ahead.size) {
         const page = await api(`/api/messages/${this.id}?after=${this.lastId}&limit=${CATCH_UP_PAGE}`);
         for (const message of page) this.onMessage(message);
-        if (page.length < CATCH_UP_PAGE) break;
+        if (page.length < CATCH_UP_PAGE) {
+          // The API gave everything it shows: what is still missing is hidden (blocked senders).
+          for (const [seq, id] of this.ahead) {
+            if (seq > this.lastSeq) [this.lastSeq, this.lastId] = [seq, id];
+          }
+          break;
+        }
       }
     } catch {
       // The next reconnect replays from lastId anyway.
@@ -257,7 +313,10 @@ export class ConversationView {
     // No socket right now: the REST API saves it the same way.
     api("/api/messages", { method: "POST", body: { conversation_id: this.id, content: item.content, client_id: clientId } })
       .then((message) => this.onMessage(message))
-      .catch((error) => this.fail(clientId, error.body?.content?.[0] || error.message));
+      .catch((error) => {
+        if (error.body?.code === "blocked") this.showBlocked();
+        this.fail(clientId, errorText(error));
+      });
   }
 
   fail(clientId, reason) {

@@ -18,8 +18,8 @@ export function preview(message, me, isGroup) {
 }
 
 export class Sidebar {
-  constructor({ list, empty, template, me, conversationUrl, openId, onTotal }) {
-    Object.assign(this, { list, empty, template, me, conversationUrl, openId, onTotal });
+  constructor({ list, empty, template, me, conversationUrl, openId, onTotal, onItem = () => {} }) {
+    Object.assign(this, { list, empty, template, me, conversationUrl, openId, onTotal, onItem });
     this.items = new Map();
     for (const el of list.querySelectorAll("li.conv")) {
       this.items.set(Number(el.dataset.id), el);
@@ -63,9 +63,13 @@ export class Sidebar {
     avatar.textContent = name.slice(0, 1).toUpperCase();
     const colourKey = conversation.is_group ? conversation.id : conversation.other_user?.id || 0;
     avatar.className = `avatar c${colourKey % AVATAR_COLOURS}`;
+    // The presence dot of a direct conversation is its other person's.
+    if (conversation.is_group || !conversation.other_user) delete avatar.dataset.presence;
+    else avatar.dataset.presence = conversation.other_user.id;
     this.showLast(el, conversation.last_message, conversation.updated_at);
     this.setUnread(conversation.id, conversation.unread_count);
     this.reorder();
+    this.onItem(el);
   }
 
   // A new message in one of the conversations: it moves to the top with a new preview.
@@ -78,7 +82,15 @@ export class Sidebar {
     return true;
   }
 
+  // The last message was edited or deleted: its preview changes, its place in the list does not.
+  onMessageChanged(conversationId, message) {
+    const el = this.items.get(conversationId);
+    if (el?.dataset.lastId !== String(message.id)) return;
+    el.querySelector("[data-field=preview]").textContent = preview(message, this.me, el.dataset.group === "1");
+  }
+
   showLast(el, message, activityAt) {
+    el.dataset.lastId = message?.id ?? "";
     el.querySelector("[data-field=preview]").textContent = preview(message, this.me, el.dataset.group === "1");
     el.dataset.activity = activityAt;
     el.querySelector("[data-field=time]").dateTime = activityAt;

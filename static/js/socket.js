@@ -1,10 +1,13 @@
 // A same-origin WebSocket (session cookie auth) that reconnects with jittered exponential backoff.
-// Its state is "connecting", "open", "reconnecting" or "closed" (given up: removed, or stopped).
+// Its state is "connecting", "open", "reconnecting" or "closed" (given up: removed, banned, or stopped).
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
-// Close code the server uses when the user no longer belongs to the conversation.
+// Close codes after which reconnecting is pointless (chat/consumers.py): the user no longer belongs
+// to the conversation, or their session was revoked (banned).
 export const CLOSE_REMOVED = 4403;
+export const CLOSE_REVOKED = 4401;
+const FINAL_CODES = new Set([CLOSE_REMOVED, CLOSE_REVOKED]);
 
 export class LiveSocket {
   constructor(path, { onFrame, onState = () => {}, onOpen = () => {}, onRefused = () => {}, query = () => ({}) }) {
@@ -51,7 +54,7 @@ export class LiveSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      if (event.code === CLOSE_REMOVED) {
+      if (FINAL_CODES.has(event.code)) {
         this.stopped = true;
         this.setState("closed");
         this.onRefused(event.code);

@@ -1,0 +1,1 @@
+"""Deployment helpers: the container entry point and its locked migration (docs/deploy.md)."""
