@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from accounts.models import User
 from chat import moderation
-from chat.admin import with_reason
+from chat.admin import reason_action
 from chat.models import Message, Report
 
 
@@ -54,22 +54,13 @@ class UserAdmin(DjangoUserAdmin):
         url = reverse("admin:chat_report_changelist") + f"?message__sender__id__exact={user.pk}"
         return format_html('<a href="{}">{}</a>', url, user.report_count)
 
-    @admin.action(description="Ban selected users (log out everywhere, refuse logins)")
-    def ban_users(self, request: HttpRequest, queryset: QuerySet[User]):
-        return with_reason(
-            self,
-            request,
-            queryset,
-            title="Ban users",
-            apply=lambda u, reason: moderation.user_ban(moderator=request.user, user=u, reason=reason),
-        )
-
-    @admin.action(description="Reactivate selected users")
-    def unban_users(self, request: HttpRequest, queryset: QuerySet[User]):
-        return with_reason(
-            self,
-            request,
-            queryset,
-            title="Reactivate users",
-            apply=lambda u, reason: moderation.user_unban(moderator=request.user, user=u, reason=reason),
-        )
+    ban_users = reason_action(
+        "Ban selected users (log out everywhere, refuse logins)",
+        "Ban users",
+        lambda moderator, u, reason: moderation.user_ban(moderator=moderator, user=u, reason=reason),
+    )
+    unban_users = reason_action(
+        "Reactivate selected users",
+        "Reactivate users",
+        lambda moderator, u, reason: moderation.user_unban(moderator=moderator, user=u, reason=reason),
+    )

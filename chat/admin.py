@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.models import User
 from chat import moderation
 from chat.models import AuditEntry, Block, Conversation, Message, Participant, Report
 
@@ -42,6 +43,18 @@ def with_reason(
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/moderation_reason.html", context)
+
+
+def reason_action(description: str, title: str, apply: Callable[[User, object, str], None]) -> Callable:
+    """An admin action that asks for a reason, then calls `apply(moderator, obj, reason)` per object."""
+
+    @admin.action(description=description)
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return with_reason(
+            modeladmin, request, queryset, title=title, apply=lambda obj, reason: apply(request.user, obj, reason)
+        )
+
+    return action
 
 
 def admin_link(obj, label: str | None = None) -> str:
@@ -137,25 +150,16 @@ class MessageAdmin(admin.ModelAdmin):
         ]
         return format_html("<table>{}</table>", format_html("".join(rows)))
 
-    @admin.action(description="Remove selected messages (soft delete, for everyone)")
-    def remove_messages(self, request: HttpRequest, queryset: QuerySet[Message]):
-        return with_reason(
-            self,
-            request,
-            queryset,
-            title="Remove messages",
-            apply=lambda m, reason: moderation.message_remove(moderator=request.user, message=m, reason=reason),
-        )
-
-    @admin.action(description="Restore selected messages")
-    def restore_messages(self, request: HttpRequest, queryset: QuerySet[Message]):
-        return with_reason(
-            self,
-            request,
-            queryset,
-            title="Restore messages",
-            apply=lambda m, reason: moderation.message_restore(moderator=request.user, message=m, reason=reason),
-        )
+    remove_messages = reason_action(
+        "Remove selected messages (soft delete, for everyone)",
+        "Remove messages",
+        lambda moderator, m, reason: moderation.message_remove(moderator=moderator, message=m, reason=reason),
+    )
+    restore_messages = reason_action(
+        "Restore selected messages",
+        "Restore messages",
+        lambda moderator, m, reason: moderation.message_restore(moderator=moderator, message=m, reason=reason),
+    )
 
 
 @admin.register(Report)
@@ -189,33 +193,21 @@ class ReportAdmin(admin.ModelAdmin):
     def sender(self, report: Report) -> str:
         return admin_link(report.message.sender)
 
-    @admin.action(description="Remove the reported messages and resolve")
-    def remove_and_resolve(self, request: HttpRequest, queryset: QuerySet[Report]):
-        def apply(report: Report, reason: str) -> None:
-            moderation.message_remove(moderator=request.user, message=report.message, reason=reason)
-            moderation.report_resolve(moderator=request.user, report=report, reason=reason)
-
-        return with_reason(self, request, queryset, title="Remove reported messages", apply=apply)
-
-    @admin.action(description="Resolve without removing")
-    def resolve_reports(self, request: HttpRequest, queryset: QuerySet[Report]):
-        return with_reason(
-            self,
-            request,
-            queryset,
-            title="Resolve reports",
-            apply=lambda r, reason: moderation.report_resolve(moderator=request.user, report=r, reason=reason),
-        )
-
-    @admin.action(description="Ban the senders of the reported messages")
-    def ban_senders(self, request: HttpRequest, queryset: QuerySet[Report]):
-        return with_reason(
-            self,
-            request,
-            queryset,
-            title="Ban senders",
-            apply=lambda r, reason: moderation.user_ban(moderator=request.user, user=r.message.sender, reason=reason),
-        )
+    remove_and_resolve = reason_action(
+        "Remove the reported messages and resolve",
+        "Remove reported messages",
+        lambda moderator, r, reason: moderation.report_remove_message(moderator=moderator, report=r, reason=reason),
+    )
+    resolve_reports = reason_action(
+        "Resolve without removing",
+        "Resolve reports",
+        lambda moderator, r, reason: moderation.report_resolve(moderator=moderator, report=r, reason=reason),
+    )
+    ban_senders = reason_action(
+        "Ban the senders of the reported messages",
+        "Ban senders",
+        lambda moderator, r, reason: moderation.user_ban(moderator=moderator, user=r.message.sender, reason=reason),
+    )
 
 
 @admin.register(AuditEntry)

@@ -46,41 +46,39 @@ def report_resolve(*, moderator: User, report: Report, reason: str = "") -> Repo
     return report
 
 
-def message_remove(*, moderator: User, message: Message, reason: str) -> Message:
-    """Soft-delete a message for everyone; every open window drops it."""
-    if message.deleted_at is not None:
+def _set_removed(*, moderator: User, message: Message, reason: str, removed: bool) -> Message:
+    """Soft-delete (or bring back) a message for everyone, on record; open windows follow at once."""
+    if (message.deleted_at is not None) == removed:
         return message
     with transaction.atomic():
-        message.deleted_at = timezone.now()
-        message.deleted_by = moderator
+        message.deleted_at = timezone.now() if removed else None
+        message.deleted_by = moderator if removed else None
         message.save(update_fields=["deleted_at", "deleted_by"])
         AuditEntry.objects.create(
             actor=moderator,
-            action=AuditEntry.Action.REMOVE,
+            action=AuditEntry.Action.REMOVE if removed else AuditEntry.Action.RESTORE,
             target_user=message.sender,
             target_message=message,
             reason=reason,
         )
-        transaction.on_commit(partial(events.message_deleted, message))
+        announce = events.message_deleted if removed else events.message_updated
+        transaction.on_commit(partial(announce, message))
     return message
+
+
+def message_remove(*, moderator: User, message: Message, reason: str) -> Message:
+    return _set_removed(moderator=moderator, message=message, reason=reason, removed=True)
 
 
 def message_restore(*, moderator: User, message: Message, reason: str) -> Message:
-    if message.deleted_at is None:
-        return message
+    return _set_removed(moderator=moderator, message=message, reason=reason, removed=False)
+
+
+def report_remove_message(*, moderator: User, report: Report, reason: str) -> Report:
+    """Remove the reported message and resolve the report, in one transaction."""
     with transaction.atomic():
-        message.deleted_at = None
-        message.deleted_by = None
-        message.save(update_fields=["deleted_at", "deleted_by"])
-        AuditEntry.objects.create(
-            actor=moderator,
-            action=AuditEntry.Action.RESTORE,
-            target_user=message.sender,
-            target_message=message,
-            reason=reason,
-        )
-        transaction.on_commit(partial(events.message_updated, message))
-    return message
+        message_remove(moderator=moderator, message=report.message, reason=reason)
+        return report_resolve(moderator=moderator, report=report, reason=reason)
 
 
 def user_ban(*, moderator: User, user: User, reason: str) -> User:
