@@ -3,6 +3,7 @@
 `page_throttle_wait` applies them (and any other DRF throttle) to the server-rendered pages.
 """
 
+import hashlib
 import math
 from types import SimpleNamespace
 
@@ -17,7 +18,9 @@ class LoginUsernameThrottle(SimpleRateThrottle):
         username = data.get("username")
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:254]}
+        # Hashed: a username from the request is any text, and cache keys must stay short and plain.
+        ident = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class LoginIPThrottle(SimpleRateThrottle):

@@ -259,6 +259,7 @@ class RestPoster:
             else:
                 self.failures += 1
                 self.failed_with[status] += 1
-                if status not in (0, 500, 502, 503):
+                # 0: the server was unreachable; 503: the database was (the API says "retry").
+                if status not in (0, 502, 503):
                     self.problems.append(f"{client_id}: answered {status}")
             await asyncio.sleep(every)
