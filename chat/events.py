@@ -50,11 +50,23 @@ def _frame(frame: dict, **extra) -> dict:
     return {"type": "frame.send", "frame": frame, **extra}
 
 
+# Group sends in flight at once. redis-py's pool refuses a connection past its limit (100) rather than
+# wait, so a message to a large group sent all at once would lose the sends past it.
+SEND_CONCURRENCY = 50
+
+
 async def _send_all(sends: list[GroupSend]) -> list[tuple[str, BaseException]]:
-    """Send all at once; returns the sends that failed, so one bad group does not hide the others."""
+    """Send all, a bounded number at a time; returns the sends that failed, so one bad group does not
+    hide the others."""
     layer = get_channel_layer()
+    slots = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def send(group: str, message: dict) -> None:
+        async with slots:
+            await layer.group_send(group, message)
+
     results = await asyncio.wait_for(
-        asyncio.gather(*(layer.group_send(group, message) for group, message in sends), return_exceptions=True),
+        asyncio.gather(*(send(group, message) for group, message in sends), return_exceptions=True),
         timeout=settings.CHANNEL_SEND_TIMEOUT,
     )
     outcomes = zip(sends, results, strict=True)

@@ -251,6 +251,19 @@ async def test_a_failing_group_send_does_not_stop_the_others(sockets, group, ali
     assert "1 of 2 group sends dropped" in caplog.text
 
 
+async def test_a_message_to_a_large_group_reaches_every_member(sockets, caplog):
+    """More recipients than redis-py's connection pool allows at once (100): none is dropped."""
+    listeners = [await Listener.on(events.user_group(10_000 + i)) for i in range(250)]
+    sends = [(events.user_group(10_000 + i), {"type": "frame.send", "frame": {"n": i}}) for i in range(250)]
+
+    with caplog.at_level(logging.ERROR):
+        await database_sync_to_async(events._publish)(sends)
+
+    received = [(await listener.next())["frame"]["n"] for listener in listeners]
+    assert received == list(range(250))
+    assert "dropped" not in caplog.text
+
+
 async def test_the_health_check_reports_the_layer_and_the_database():
     client = AsyncClient()
     healthy = await client.get("/healthz")
