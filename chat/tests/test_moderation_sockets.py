@@ -2,6 +2,8 @@
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.test import Client
 
 from chat import moderation, services
 from chat.consumers import CLOSE_REVOKED
@@ -96,3 +98,25 @@ async def test_group_messages_of_a_blocked_user_are_hidden_from_the_blocker_only
     assert note["type"] == "new_message"
     assert note["message"]["content"] == "from carol"
     await assert_silent(alice_socket, alice_notes)
+
+
+async def test_admin_actions_reach_open_sockets(sockets, direct, moderator, alice, bob):
+    """The admin's own pages, posted as a moderator would, close a banned user's sockets and drop a
+    removed message from every open window."""
+    admin = Client()
+    await database_sync_to_async(admin.force_login)(moderator)
+    alice_socket = await sockets.chat(alice, direct.pk)
+    bob_socket = await sockets.chat(bob, direct.pk)
+    message = await send(bob, direct, "abuse")
+    await receive_messages(alice_socket, 1)
+
+    def act(url: str, action: str, pk: int) -> int:
+        data = {"action": action, ACTION_CHECKBOX_NAME: [str(pk)], "confirm": "1", "reason": "abuse"}
+        return admin.post(url, data).status_code
+
+    assert await database_sync_to_async(act)("/admin/chat/message/", "remove_messages", message.pk) == 302
+    frame = await receive(alice_socket)
+    assert (frame["type"], frame["message"]["id"], frame["message"]["content"]) == ("message_deleted", message.pk, "")
+
+    assert await database_sync_to_async(act)("/admin/accounts/user/", "ban_users", bob.pk) == 302
+    assert await closed_with(bob_socket) == CLOSE_REVOKED
