@@ -48,6 +48,9 @@ def server(django_db_setup, django_db_blocker) -> LiveServer:
 
 @pytest.fixture(scope="module")
 def browser() -> Browser:
+    if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
+        # `make test` installs Debian's chromium when it can (as root); CI always has it.
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium to run the browser tests")
     # Playwright's sync API drives an event loop on this thread, which makes Django think the ORM
     # calls of the test body run in async code; they do not.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
