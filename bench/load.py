@@ -240,6 +240,7 @@ class Traffic:
     def __init__(self) -> None:
         self.messages: dict[str, Msg] = {}
         self.unknown = 0
+        self.acked = 0
         self.last_activity = time.perf_counter()
 
     def on_frame(self, sock: Sock, frame: dict, now: float) -> None:
@@ -263,6 +264,7 @@ class Traffic:
                 msg.acks += 1
                 if msg.t_ack is None:
                     msg.t_ack = now
+                    self.acked += 1
             else:
                 msg.deliveries += 1
                 if msg.t_delivered is None:
@@ -422,9 +424,17 @@ async def _ramp_step(
     started = time.perf_counter()
     cursor = 0
     send_lag = 0.0
+    backlog_limit = max(200, int(rate * params.get("max_backlog_seconds", 2)))
+    acked_before = traffic.acked
+    stopped_on_backlog = False
     while len(sent) < total:
         now = time.perf_counter()
         if now - started > duration * 3:  # the sender itself cannot keep up: stop, and say so
+            break
+        # A server that has fallen this far behind will not catch up within the step; sending on
+        # would only leave it a backlog to work off for minutes after the step.
+        if len(sent) - (traffic.acked - acked_before) > backlog_limit:
+            stopped_on_backlog = True
             break
         due = min(total, int((now - started) * rate) + 1) - len(sent)
         for _ in range(due):
@@ -476,12 +486,15 @@ async def _ramp_step(
         broke_on.append("delivery fell behind the offered rate")
     if latency["p99"] is None or latency["p99"] > limits["p99_ms"]:
         broke_on.append(f"p99 over {limits['p99_ms']} ms")
+    if stopped_on_backlog:
+        broke_on.append(f"sending stopped: over {backlog_limit} messages unacknowledged")
     return {
         "offered_rate": rate,
         "duration_s": duration,
         "send_s": round(send_s, 2),
         "send_rate": round(len(sent) / send_s, 1) if send_s else None,
         "max_send_lag_ms": round(send_lag * 1000, 1),
+        "stopped_on_backlog": stopped_on_backlog,
         "drain_s": round(drained_s, 2),
         **grade,
         "delivered_rate": delivered_rate,

@@ -142,10 +142,10 @@ def plot(record: dict, path: Path) -> None:
         f"Redis {v.get('redis_server', '?')}\ncommit {v.get('brewverse_commit', '?')[:12]}\n\n"
         + "\n".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in record["summary"].get("targets_met", {}).items())
     )
-    axes[1][2].text(0, 1, text, va="top", fontsize=9, family="monospace")
+    axes[1][2].text(0, 1, text, va="top", fontsize=8, family="monospace")
     fig.suptitle(f"Brewverse benchmark — production setup {record['settings']['production']['label']}")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=64, pil_kwargs={"optimize": True})
     plt.close(fig)
 
 

@@ -48,11 +48,11 @@ PROFILES = {
         "pairs": 25,
         "group_size": 200,
         "ramp": {"rates": [20, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000], "step_seconds": 4, "drain_seconds": 3},
-        "latency": {"rate": 500, "seconds": 8},
+        "latency": {"rate": 500, "seconds": 6},
         "fanout": {"messages": 12, "interval_s": 1.0},
         "capacity": {"steps": [1000, 2500, 5000], "hold_seconds": 5, "max_seconds": 60},
-        "api": {"sizes": "10,100,1000", "requests": 20, "seconds": 4},
-        "hotpath_messages": 200,
+        "api": {"sizes": "10,100,1000", "requests": 15, "seconds": 2},
+        "hotpath_messages": 100,
         "compare": {"rates": [20, 50, 100, 200, 300, 500, 750, 1000, 1500], "step_seconds": 4, "latency_seconds": 6},
     },
     "full": {
@@ -66,7 +66,7 @@ PROFILES = {
         "latency": {"rate": 500, "seconds": 30},
         "fanout": {"messages": 60, "interval_s": 1.0},
         "capacity": {"steps": [1000, 2500, 5000, 7500, 10000, 15000], "hold_seconds": 30, "max_seconds": 240},
-        "api": {"sizes": "10,100,1000", "requests": 100, "seconds": 30},
+        "api": {"sizes": "10,100,1000", "requests": 100, "seconds": 10},
         "hotpath_messages": 1000,
         "compare": {
             "rates": [20, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000],

@@ -130,7 +130,13 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 times socket reads out after 5 s by default, exactly the 5 s that the layer's
             # BZPOPMIN blocks for: every idle socket's receive would fail. Reads get 10 s instead.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "capacity": 1500, "expiry": 60},
+            # Its pool also refuses a connection past max_connections (100 by default) instead of waiting,
+            # which a loaded process reaches (bench/, docs/performance.md).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 10, "max_connections": 1000}],
+                "capacity": 1500,
+                "expiry": 60,
+            },
         }
     }
     # Throttle counters must be shared by every process, so they live in Redis too.
