@@ -4,12 +4,14 @@ import functools
 import itertools
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import token_pair_for
+from chat import presence, services
 
 PASSWORD = "correct-horse-battery-staple"
 _serial = itertools.count(1)
@@ -55,6 +57,22 @@ def bob(make_user) -> User:
 @pytest.fixture
 def carol(make_user) -> User:
     return make_user("carol")
+
+
+@pytest.fixture
+def direct(alice, bob):
+    """alice and bob's direct conversation."""
+    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    return conversation
+
+
+@pytest.fixture
+def clean_presence():
+    """Drops presence entries an earlier run left in Redis (user ids start again on a new test database)."""
+    if settings.REDIS_URL:
+        client = presence._sync_client()
+        for key in client.scan_iter(f"{presence.KEY_PREFIX}*"):
+            client.delete(key)
 
 
 @pytest.fixture

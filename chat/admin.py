@@ -62,6 +62,23 @@ def admin_link(obj, label: str | None = None) -> str:
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
 
 
+class KeptRecordAdmin(admin.ModelAdmin):
+    """Records nobody adds or hard-deletes by hand: messages are removed softly, with an audit entry."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyRecordAdmin(KeptRecordAdmin):
+    """Reports change only through their actions; the audit log never changes, even for a superuser."""
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class ParticipantInline(admin.TabularInline):
     model = Participant
     extra = 0
@@ -86,7 +103,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(KeptRecordAdmin):
     list_display = ["id", "conversation_link", "seq", "sender_link", "short_content", "is_deleted", "created_at"]
     list_filter = [("deleted_at", admin.EmptyFieldListFilter), "created_at", "conversation__is_group"]
     search_fields = ["content", "sender__username", "conversation__title", "=conversation__id"]
@@ -109,13 +126,6 @@ class MessageAdmin(admin.ModelAdmin):
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # The user list links here with its "messages" count.
         return lookup == "sender__id__exact" or super().lookup_allowed(lookup, value, request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        # Messages are soft-deleted with "remove", which is audited; a hard delete would lose the record.
-        return False
 
     @admin.display(description="conversation", ordering="conversation")
     def conversation_link(self, message: Message) -> str:
@@ -163,7 +173,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyRecordAdmin):
     list_display = ["id", "status", "message_link", "sender", "reporter", "reason", "created_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["reason", "message__content", "reporter__username", "message__sender__username"]
@@ -175,15 +185,6 @@ class ReportAdmin(admin.ModelAdmin):
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # The user list links here with its "reports against" count.
         return lookup == "message__sender__id__exact" or super().lookup_allowed(lookup, value, request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="message")
     def message_link(self, report: Report) -> str:
@@ -211,7 +212,7 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyRecordAdmin):
     """Read-only: the record of moderation cannot be edited or deleted, even by a superuser."""
 
     list_display = ["created_at", "actor", "action", "target_user", "target_message", "reason"]
@@ -219,15 +220,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ["actor__username", "target_user__username", "reason"]
     list_select_related = ["actor", "target_user", "target_message"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Block)

@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from chat import moderation, services
+from chat import moderation
 from chat.consumers import CLOSE_REVOKED
 from chat.tests import sockets as socket_fixtures
 from chat.tests.sockets import (
@@ -25,12 +25,6 @@ sockets = socket_fixtures.sockets
 fast_passwords = socket_fixtures.fast_passwords
 
 PATHS = ["/ws/notifications/", "/ws/chat/{conversation_id}/"]
-
-
-@pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
 
 
 def paths(conversation_id: int) -> list[str]:

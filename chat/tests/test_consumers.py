@@ -32,12 +32,6 @@ fast_passwords = socket_fixtures.fast_passwords
 
 
 @pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
-
-
-@pytest.fixture
 def group(alice, bob, carol):
     return services.conversation_create_group(creator=alice, title="Brew crew", usernames=["bob", "carol"])
 

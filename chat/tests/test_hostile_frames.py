@@ -168,12 +168,6 @@ def no_frame_limit(settings):
 
 
 @pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
-
-
-@pytest.fixture
 def chat_state(direct, alice, bob, carol):
     own = services.message_send(sender=bob, conversation=direct, content="hello")[0]
     group = services.conversation_create_group(creator=carol, title="Elsewhere", usernames=["alice"])

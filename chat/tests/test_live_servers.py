@@ -90,12 +90,6 @@ def group(alice, bob, carol):
     return services.conversation_create_group(creator=alice, title="Brew crew", usernames=["bob", "carol"])
 
 
-@pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
-
-
 @needs_postgres_and_redis
 async def test_messages_cross_between_processes_both_ways(two_servers, direct, alice, bob):
     first, second = two_servers

@@ -19,12 +19,6 @@ def admin_client(client, moderator):
     return client
 
 
-@pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
-
-
 def send(user, conversation, content: str) -> Message:
     message, _ = services.message_send(sender=user, conversation=conversation, content=content)
     return message

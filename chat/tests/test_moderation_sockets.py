@@ -22,12 +22,6 @@ def moderator(make_user):
 
 
 @pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
-
-
-@pytest.fixture
 def group(alice, bob, carol):
     return services.conversation_create_group(creator=alice, title="team", usernames=["bob", "carol"])
 

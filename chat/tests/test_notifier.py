@@ -23,21 +23,7 @@ from chat.models import Block, Message, Participant
 from chat.tests.live import live_env
 
 # Transactions for real: the race tests run workers in threads, each with its own connection.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _clean_presence():
-    if settings.REDIS_URL:
-        client = presence._sync_client()
-        for key in client.scan_iter(f"{presence.KEY_PREFIX}*"):
-            client.delete(key)
-
-
-@pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_presence")]
 
 
 def send(sender, conversation, content: str) -> Message:

@@ -17,26 +17,11 @@ from chat.tests import sockets as socket_helpers
 from chat.tests.live import live_env, live_server
 from chat.tests.sockets import TIMEOUT, access_token, receive
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_presence")]
 
 # The shared socket fixtures (assigned rather than imported, so the test arguments shadow no import).
 sockets = socket_helpers.sockets
 fast_passwords = socket_helpers.fast_passwords
-
-
-@pytest.fixture(autouse=True)
-def _clean_presence():
-    """Entries left in Redis by an earlier run (user ids start again on a new test database)."""
-    if settings.REDIS_URL:
-        client = presence._sync_client()
-        for key in client.scan_iter(f"{presence.KEY_PREFIX}*"):
-            client.delete(key)
-
-
-@pytest.fixture
-def direct(alice, bob):
-    conversation, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
-    return conversation
 
 
 def public(user: User) -> dict:
