@@ -127,7 +127,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "brewverse.channel_layers.RedisChannelLayer",  # channels_redis' + group_send_many
             # redis-py 8 times socket reads out after 5 s by default, exactly the 5 s that the layer's
             # BZPOPMIN blocks for: every idle socket's receive would fail. Reads get 10 s instead.
             # Its pool also refuses a connection past max_connections (100 by default) instead of waiting,
@@ -150,7 +150,9 @@ if REDIS_URL:
 else:
     # One process only (docs/realtime.md). Its default capacity of 100 frames per socket silently drops
     # frames under a burst, so it gets the same capacity as Redis.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "brewverse.channel_layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Authentication -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.django_db
 
 UNREACHABLE_REDIS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "brewverse.channel_layers.RedisChannelLayer",
         # Port 9 (discard) has nothing listening: connections are refused at once.
         "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]},
     }
