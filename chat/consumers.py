@@ -25,6 +25,7 @@ from django.conf import settings
 from chat import events, presence, selectors, services
 from chat.api.serializers import MessageSerializer, UserPublicSerializer
 from chat.errors import ChatError, ConversationNotFound, ErrorCode
+from chat.models import Conversation
 from chat.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -281,13 +282,14 @@ class ChatConsumer(BaseConsumer):
         # Join before reading where the conversation stands, so no message falls between the two.
         await self.join_groups()
         try:
-            last_seq = await database_sync_to_async(self._last_seq)()
+            # Whether it is a group and who the other side is never change: kept for every message.
+            self.conversation = await database_sync_to_async(self._conversation)()
         except ConversationNotFound:
             await self.leave_groups()
             await self.close()
             return
         self.user_frame = UserPublicSerializer(self.user).data
-        self.seq_seen = last_seq
+        self.seq_seen = self.conversation.last_seq
         # Senders this user blocked: their messages are skipped here as in history (seq still counts).
         self.hidden_senders = await database_sync_to_async(selectors.blocked_ids_of)(self.user.pk)
         await self.accept()
@@ -300,8 +302,8 @@ class ChatConsumer(BaseConsumer):
             return
         await self._replay(int(after))
 
-    def _last_seq(self) -> int:
-        return selectors.participant_get(self.user, self.conversation_id).conversation.last_seq
+    def _conversation(self) -> Conversation:
+        return selectors.participant_get(self.user, self.conversation_id).conversation
 
     async def _replay(self, after: int) -> None:
         """Send, oldest first, the messages after id `after`, up to and past where the socket started."""
@@ -399,7 +401,11 @@ class ChatConsumer(BaseConsumer):
             raise BadFrame("'client_id' must be a string of at most 64 characters.")
         if not _storable(text) or (client_id is not None and not _storable(client_id)):
             raise BadFrame("Text must not contain NUL or unpaired surrogate characters.")
-        message, missed = await database_sync_to_async(self._post)(text, client_id, self.seq_seen)
+        # Off the one shared database thread: messages of many sockets are saved side by side (the
+        # conversation's row lock orders senders of one conversation; see services.message_send).
+        message, missed = await database_sync_to_async(self._post, thread_sensitive=False)(
+            text, client_id, self.seq_seen
+        )
         if message["seq"] <= self.seq_seen:
             # A retry of a message this socket has already delivered: the acknowledgement repeats it.
             await self._send_message(message)
@@ -410,9 +416,8 @@ class ChatConsumer(BaseConsumer):
 
     def _post(self, text: str, client_id: str | None, seq_seen: int) -> tuple[dict, list[dict]]:
         """Save the message; with it, the ones this socket has not been sent yet that precede it."""
-        participant = selectors.participant_get(self.user, self.conversation_id)
         message, _ = services.message_send(
-            sender=self.user, conversation=participant.conversation, content=text, client_id=client_id
+            sender=self.user, conversation=self.conversation, content=text, client_id=client_id
         )
         missed = []
         if message.seq > seq_seen + 1:
@@ -429,7 +434,7 @@ class ChatConsumer(BaseConsumer):
         is_typing = content.get("is_typing")
         if not isinstance(is_typing, bool):
             raise BadFrame("'is_typing' must be true or false.")
-        await events.typing(self.conversation_id, self.user_frame, is_typing)
+        events.typing(self.conversation_id, self.user_frame, is_typing)
 
     async def _on_read(self, content: dict) -> None:
         message_id = _int_field(content, "message_id", required=False)

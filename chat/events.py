@@ -5,18 +5,23 @@ down the change is already saved, the failure is logged, and clients catch up wi
 Every group message is `{"type": "frame.send", "frame": <the JSON frame a client receives>}`,
 optionally with `exclude_user` (typing is not echoed to the typist).
 
-The callbacks run in the thread that committed. For a socket that is a `database_sync_to_async`
-worker, and `async_to_sync` hands the sends to the server's event loop; for a management command it
-runs them on an event loop of its own. Either way the committing thread waits for the sends (at most
-CHANNEL_SEND_TIMEOUT), which keeps one process's frames for a conversation in commit order.
+The callbacks run in the thread that committed, usually a worker thread of the server's event loop
+(`database_sync_to_async`, or a Django view). That thread does not wait for Redis: it hands the sends
+to an outbox on the event loop and goes back to the database. The outbox sends whatever has piled up
+in one batch (`group_send_many`: a couple of Redis round trips however many groups), one batch at a
+time, so one process's frames leave in the order their changes were committed. Without a server loop
+(a management command, a plain test) the sends go out before the callback returns.
 """
 
 import asyncio
 import functools
 import logging
+import os
+import weakref
+from collections import deque
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from rest_framework.fields import DateTimeField
 
@@ -29,6 +34,9 @@ from chat.models import Message, Participant
 logger = logging.getLogger(__name__)
 
 GroupSend = tuple[str, dict]
+
+# The most group sends one batch carries: a pipeline stays a reasonable size when the layer was slow.
+BATCH_MAX = 2000
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -50,44 +58,106 @@ def _frame(frame: dict, **extra) -> dict:
     return {"type": "frame.send", "frame": frame, **extra}
 
 
-# Group sends in flight at once. redis-py's pool refuses a connection past its limit (100) rather than
-# wait, so a message to a large group sent all at once would lose the sends past it.
-SEND_CONCURRENCY = 50
+def _valid(layer: BaseChannelLayer, group: str) -> bool:
+    try:
+        return layer.require_valid_group_name(group)
+    except TypeError:
+        return False
 
 
-async def _send_all(sends: list[GroupSend]) -> list[tuple[str, BaseException]]:
-    """Send all, a bounded number at a time; returns the sends that failed, so one bad group does not
-    hide the others."""
-    layer = get_channel_layer()
-    slots = asyncio.Semaphore(SEND_CONCURRENCY)
+async def _group_send_many(layer: BaseChannelLayer, sends: list[GroupSend]) -> None:
+    """The layer's batch send (brewverse.channel_layers); one by one on a layer without it."""
+    if hasattr(layer, "group_send_many"):
+        await layer.group_send_many(sends)
+        return
+    for group, message in sends:
+        await layer.group_send(group, message)
 
-    async def send(group: str, message: dict) -> None:
-        async with slots:
-            await layer.group_send(group, message)
 
-    results = await asyncio.wait_for(
-        asyncio.gather(*(send(group, message) for group, message in sends), return_exceptions=True),
-        timeout=settings.CHANNEL_SEND_TIMEOUT,
-    )
-    outcomes = zip(sends, results, strict=True)
-    return [(group, result) for (group, _), result in outcomes if isinstance(result, BaseException)]
+async def _send_batch(layer: BaseChannelLayer, sends: list[GroupSend]) -> None:
+    """Send in one batch; what fails is logged with what it dropped, never raised."""
+    valid = [(group, message) for group, message in sends if _valid(layer, group)]
+    dropped, error = [group for group, _ in sends if not _valid(layer, group)], TypeError("invalid group name")
+    try:
+        await asyncio.wait_for(_group_send_many(layer, valid), timeout=settings.CHANNEL_SEND_TIMEOUT)
+    except Exception as batch_error:  # the timeout, or Redis down
+        dropped, error = [group for group, _ in sends], batch_error
+    if dropped:
+        logger.error(
+            "channel layer unavailable: %d of %d group sends dropped (first: %s: %r)",
+            len(dropped),
+            len(sends),
+            dropped[0],
+            error,
+        )
+
+
+class _Outbox:
+    """One event loop's group sends not yet sent, in commit order; drained one batch at a time."""
+
+    def __init__(self) -> None:
+        self.pending: deque[tuple[BaseChannelLayer, list[GroupSend]]] = deque()
+        self.draining: asyncio.Task | None = None
+
+    def add(self, layer: BaseChannelLayer, sends: list[GroupSend]) -> None:
+        self.pending.append((layer, sends))
+        if self.draining is None:
+            self.draining = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                layer, batch = self.pending.popleft()
+                while self.pending and self.pending[0][0] is layer and len(batch) < BATCH_MAX:
+                    batch = batch + self.pending.popleft()[1]
+                await _send_batch(layer, batch)
+        finally:
+            self.draining = None
+
+
+_outboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox]" = weakref.WeakKeyDictionary()
+
+
+def _outbox(loop: asyncio.AbstractEventLoop) -> _Outbox:
+    if loop not in _outboxes:
+        _outboxes[loop] = _Outbox()
+    return _outboxes[loop]
+
+
+def _queue(loop: asyncio.AbstractEventLoop, layer: BaseChannelLayer, sends: list[GroupSend]) -> None:
+    _outbox(loop).add(layer, sends)
+
+
+def _worker_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop whose `sync_to_async` worker this thread is (asgiref notes it there)."""
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop if loop.is_running() else None
 
 
 def _publish(sends: list[GroupSend]) -> None:
-    try:
-        failed = async_to_sync(_send_all)(sends)
-    except Exception as error:  # the timeout, or no event loop to run the sends on
-        logger.error("channel layer unavailable: %d group sends dropped: %r", len(sends), error)
+    if not sends:
         return
-    if failed:
-        group, error = failed[0]
-        logger.error(
-            "channel layer unavailable: %d of %d group sends dropped (first: %s: %r)",
-            len(failed),
-            len(sends),
-            group,
-            error,
-        )
+    layer = get_channel_layer()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # a worker thread, or no server at all
+        loop = None
+    if loop is not None:
+        _queue(loop, layer, sends)
+    elif (server_loop := _worker_loop()) is not None:
+        server_loop.call_soon_threadsafe(_queue, server_loop, layer, sends)
+    else:
+        async_to_sync(_send_batch)(layer, sends)
+
+
+async def flush() -> None:
+    """Wait until every send queued on this event loop has gone (or failed): for tests and shutdown."""
+    outbox = _outbox(asyncio.get_running_loop())
+    while outbox.draining is not None:
+        await outbox.draining
 
 
 def after_commit(event):
@@ -110,28 +180,24 @@ def after_commit(event):
 
 @after_commit
 def message_created(message: Message) -> None:
-    """The message to its conversation's sockets, and a `new_message` to every other member."""
+    """The message to its conversation's sockets, and a `new_message` to every other member.
+
+    Whoever blocked the sender is not told about their messages (direct ones are refused outright).
+    """
     payload = MessageSerializer(message).data
     sends: list[GroupSend] = [
         (conversation_group(message.conversation_id), _frame({"type": "message", "message": payload}))
     ]
-    members = selectors.participants_of(message.conversation_id)
-    recipients = [p for p in members if p.user_id != message.sender_id]
-    if message.conversation.is_group:
-        # Whoever blocked the sender is not told about their messages (direct ones are refused outright).
-        blockers = selectors.blockers_of(message.sender_id, [p.user_id for p in recipients])
-        recipients = [p for p in recipients if p.user_id not in blockers]
-    totals = selectors.unread_totals(p.user_id for p in recipients)
-    last_seq = message.seq
-    for participant in recipients:
+    recipients = selectors.message_recipients(message.conversation_id, message.sender_id)
+    for user_id, last_read_seq, total_unread in recipients:
         frame = {
             "type": "new_message",
             "conversation_id": message.conversation_id,
             "message": payload,
-            "unread_count": max(last_seq - participant.last_read_seq, 0),
-            "total_unread": totals.get(participant.user_id, 0),
+            "unread_count": max(message.seq - last_read_seq, 0),
+            "total_unread": total_unread,
         }
-        sends.append((user_group(participant.user_id), _frame(frame)))
+        sends.append((user_group(user_id), _frame(frame)))
     _publish(sends)
 
 
@@ -196,15 +262,10 @@ def member_removed(conversation_id: int, user_id: int, remaining_user_ids: list[
     conversation_changed(conversation_id, remaining_user_ids)
 
 
-async def typing(conversation_id: int, user: dict, is_typing: bool) -> None:
+def typing(conversation_id: int, user: dict, is_typing: bool) -> None:
     """Typing is not stored; it goes to the conversation's sockets except the typist's own."""
     frame = {"type": "typing", "conversation_id": conversation_id, "user": user, "is_typing": is_typing}
-    try:
-        failed = await _send_all([(conversation_group(conversation_id), _frame(frame, exclude_user=user["id"]))])
-    except Exception as error:
-        failed = [(conversation_group(conversation_id), error)]
-    if failed:
-        logger.warning("channel layer unavailable: typing dropped (%r)", failed[0][1])
+    _publish([(conversation_group(conversation_id), _frame(frame, exclude_user=user["id"]))])
 
 
 def _message_frame(frame_type: str, message: Message) -> GroupSend:

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import F, FilteredRelation, Prefetch, Q, QuerySet, Sum
 
 from accounts.models import User
@@ -112,6 +113,30 @@ def unread_totals(user_ids: Iterable[int]) -> dict[int, int]:
     return {row["user_id"]: row["total"] or 0 for row in rows}
 
 
+_MESSAGE_RECIPIENTS = f"""
+    SELECT p.user_id, p.last_read_seq,
+           (SELECT SUM(c.last_seq - mine.last_read_seq)
+            FROM {Participant._meta.db_table} mine JOIN {Conversation._meta.db_table} c ON c.id = mine.conversation_id
+            WHERE mine.user_id = p.user_id) AS total_unread
+    FROM {Participant._meta.db_table} p
+    WHERE p.conversation_id = %(conversation)s AND p.user_id <> %(sender)s
+      AND NOT EXISTS (SELECT 1 FROM {Block._meta.db_table} b
+                      WHERE b.blocker_id = p.user_id AND b.blocked_id = %(sender)s)"""
+
+
+def message_recipients(conversation_id: int, sender_id: int) -> list[tuple[int, int, int]]:
+    """Who hears of a new message, in one query: every other member who has not blocked the sender,
+    as (user_id, last_read_seq, unread total over all their conversations).
+
+    Runs once per message, so it is plain SQL: building the same query through the ORM cost more
+    than running it (a third of a loaded server's CPU, by py-spy).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_MESSAGE_RECIPIENTS, {"conversation": conversation_id, "sender": sender_id})
+        # SUM is NUMERIC on PostgreSQL (a Decimal here), INTEGER on SQLite.
+        return [(user_id, last_read_seq, int(total or 0)) for user_id, last_read_seq, total in cursor.fetchall()]
+
+
 def participants_of(conversation_id: int) -> list[Participant]:
     return list(Participant.objects.filter(conversation_id=conversation_id).select_related("user"))
 
@@ -132,8 +157,3 @@ def contacts_of(user_id: int) -> QuerySet[User]:
     """Everyone who shares a conversation with the user (not the user): who sees their presence."""
     shared = Participant.objects.filter(conversation__participants__user_id=user_id).values("user_id")
     return User.objects.filter(pk__in=shared).exclude(pk=user_id)
-
-
-def blockers_of(user_id: int, among: list[int]) -> set[int]:
-    """Which of `among` have blocked this user."""
-    return set(Block.objects.filter(blocked_id=user_id, blocker_id__in=among).values_list("blocker_id", flat=True))

@@ -466,7 +466,7 @@ async def test_with_the_channel_layer_down_sending_still_works(sockets, direct, 
     redis = down_redis_url()
     down = {
         "CHANNEL_LAYERS": {
-            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis]}}
+            "default": {"BACKEND": "brewverse.channel_layers.RedisChannelLayer", "CONFIG": {"hosts": [redis]}}
         },
         # The cache shares Redis with the layer in production, so it is down too (REST throttles use it).
         "CACHES": {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis}},
@@ -548,7 +548,7 @@ class RedisProxy:
 async def test_a_socket_outlives_a_redis_outage_and_catches_up_when_it_ends(sockets, direct, alice, bob, caplog):
     proxy = RedisProxy()
     await proxy.start()
-    layer = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [proxy.url]}}}
+    layer = {"default": {"BACKEND": "brewverse.channel_layers.RedisChannelLayer", "CONFIG": {"hosts": [proxy.url]}}}
     with override_settings(CHANNEL_LAYERS=layer), caplog.at_level(logging.INFO):
         alice_chat = await sockets.chat(alice, direct.pk)
         bob_chat = await sockets.chat(bob, direct.pk)
