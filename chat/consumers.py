@@ -6,8 +6,9 @@ Nothing a client sends and no outage of the channel layer ends a consumer: a bad
 messages are acknowledged from the database) and catches up once the layer is back.
 
 A chat socket delivers `message` frames in `seq` order, each once: it remembers the highest seq it
-has sent (`seq_seen`), drops copies at or below it, and fills a gap (a frame that arrives early, from
-another process, or was lost) from the database, where every seq below a committed one is committed.
+has sent (`seq_seen`), drops copies at or below it, and holds a frame that arrives early (from
+another process, or behind one still on its way) until the gap closes; a gap still open after
+GAP_WAIT is filled from the database, where every seq below a committed one is committed.
 See docs/realtime.md for the frames and what a client can rely on.
 """
 
@@ -36,6 +37,9 @@ CLOSE_REMOVED = 4403  # the user was removed from this conversation
 CLOSE_REVOKED = 4401  # the user was banned: every socket of theirs closes
 # Backoff between attempts to reach a channel layer that is down.
 LAYER_RETRY_MIN, LAYER_RETRY_MAX = 0.5, 10.0
+# How long a chat socket holds an early message for the ones before it to arrive through the layer,
+# before it reads them from the database instead (they are late, lost, or the layer is down).
+GAP_WAIT = 0.25
 # Group memberships expire in the channel layer (a day by default); a socket re-joins well before.
 GROUP_REFRESH_SECONDS = 3600.0
 
@@ -116,8 +120,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
-            for task in tasks:
-                await _stop(task)
+            for task in [*tasks, getattr(self, "gap_filler", None)]:
+                if task is not None:
+                    await _stop(task)
 
     async def dispatch(self, message: dict) -> None:
         """Every handler's failure stops here: it is logged and the socket lives on."""
@@ -290,6 +295,11 @@ class ChatConsumer(BaseConsumer):
             return
         self.user_frame = UserPublicSerializer(self.user).data
         self.seq_seen = self.conversation.last_seq
+        # Messages that arrived before one they follow, by seq; `sending` keeps the gap filler and the
+        # frames' own handling from interleaving their sends.
+        self.early: dict[int, dict] = {}
+        self.sending = asyncio.Lock()
+        self.gap_filler: asyncio.Task | None = None
         # Senders this user blocked: their messages are skipped here as in history (seq still counts).
         self.hidden_senders = await database_sync_to_async(selectors.blocked_ids_of)(self.user.pk)
         await self.accept()
@@ -329,35 +339,57 @@ class ChatConsumer(BaseConsumer):
     async def blocks_changed(self, event: dict) -> None:
         self.hidden_senders = await database_sync_to_async(selectors.blocked_ids_of)(self.user.pk)
 
-    async def _forward(self, message: dict, missed: list[dict] | None = None) -> None:
-        """Send `message` in seq order: nothing at or below `seq_seen`, and any gap filled first."""
+    async def _forward(self, message: dict) -> None:
+        """Send `message` in seq order: nothing at or below `seq_seen`; after the ones before it."""
         if message["seq"] <= self.seq_seen:
             return
-        if missed is None and message["seq"] > self.seq_seen + 1:
-            missed = await database_sync_to_async(self._serialized)(
-                selectors.messages_after_seq,
-                self.conversation_id,
-                self.seq_seen,
-                before_seq=message["seq"],
-                limit=message["seq"] - self.seq_seen,
-            )
-        for earlier in missed or []:
-            if earlier["seq"] > self.seq_seen:
-                await self._send_message(earlier)
-        await self._send_message(message)
+        self.early[message["seq"]] = message
+        async with self.sending:
+            await self._send_in_order()
+        self._watch_gap()
+
+    def _watch_gap(self) -> None:
+        if self.early and self.gap_filler is None and not self.closing:
+            self.gap_filler = asyncio.ensure_future(self._fill_gap())
+
+    async def _send_in_order(self) -> None:
+        """Send what waits in `early` for as long as it follows on from `seq_seen` (under `sending`)."""
+        while (message := self.early.pop(self.seq_seen + 1, None)) is not None:
+            await self._send_message(message)
+        for seq in [seq for seq in self.early if seq <= self.seq_seen]:
+            del self.early[seq]
+
+    async def _fill_gap(self) -> None:
+        """Give the layer GAP_WAIT to close a gap, then read what is still missing from the database."""
+        try:
+            await asyncio.sleep(GAP_WAIT)
+            if self.early and not self.closing:
+                await self._catch_up(before_seq=max(self.early))
+        finally:
+            self.gap_filler = None
+        self._watch_gap()  # a gap that opened again meanwhile
+
+    async def _catch_up(self, before_seq: int | None = None) -> None:
+        """Send, from the database, every message after `seq_seen` (and before `before_seq`)."""
+        async with self.sending:
+            while True:
+                page = await database_sync_to_async(self._serialized)(
+                    selectors.messages_after_seq,
+                    self.conversation_id,
+                    self.seq_seen,
+                    before_seq=before_seq,
+                    limit=REPLAY_PAGE,
+                )
+                for message in page:
+                    self.early.setdefault(message["seq"], message)
+                await self._send_in_order()
+                if len(page) < REPLAY_PAGE:
+                    return
 
     async def layer_recovered(self, event: dict) -> None:
         """Catch up on what was posted while the channel layer was down."""
-        if self.closing or not hasattr(self, "seq_seen"):
-            return
-        while True:
-            page = await database_sync_to_async(self._serialized)(
-                selectors.messages_after_seq, self.conversation_id, self.seq_seen, limit=REPLAY_PAGE
-            )
-            for message in page:
-                await self._send_message(message)
-            if len(page) < REPLAY_PAGE:
-                return
+        if not self.closing and hasattr(self, "seq_seen"):
+            await self._catch_up()
 
     async def frame_send(self, event: dict) -> None:
         frame = event["frame"]
@@ -403,32 +435,20 @@ class ChatConsumer(BaseConsumer):
             raise BadFrame("Text must not contain NUL or unpaired surrogate characters.")
         # Off the one shared database thread: messages of many sockets are saved side by side (the
         # conversation's row lock orders senders of one conversation; see services.message_send).
-        message, missed = await database_sync_to_async(self._post, thread_sensitive=False)(
-            text, client_id, self.seq_seen
-        )
+        message = await database_sync_to_async(self._post, thread_sensitive=False)(text, client_id)
         if message["seq"] <= self.seq_seen:
             # A retry of a message this socket has already delivered: the acknowledgement repeats it.
             await self._send_message(message)
             return
-        # The sender's copy is sent here, not left to the group, so it arrives even when the layer is
-        # down; the group's copy is then dropped as already seen.
-        await self._forward(message, missed)
+        # The sender's copy (the acknowledgement) is sent from here, not left to the group, so it
+        # arrives even when the layer is down; the group's copy is then dropped as already seen.
+        await self._forward(message)
 
-    def _post(self, text: str, client_id: str | None, seq_seen: int) -> tuple[dict, list[dict]]:
-        """Save the message; with it, the ones this socket has not been sent yet that precede it."""
+    def _post(self, text: str, client_id: str | None) -> dict:
         message, _ = services.message_send(
             sender=self.user, conversation=self.conversation, content=text, client_id=client_id
         )
-        missed = []
-        if message.seq > seq_seen + 1:
-            missed = self._serialized(
-                selectors.messages_after_seq,
-                self.conversation_id,
-                seq_seen,
-                before_seq=message.seq,
-                limit=message.seq - seq_seen,
-            )
-        return MessageSerializer(message).data, missed
+        return MessageSerializer(message).data
 
     async def _on_typing(self, content: dict) -> None:
         is_typing = content.get("is_typing")

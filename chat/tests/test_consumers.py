@@ -7,11 +7,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from chat import consumers, selectors, services
+from chat import consumers, events, selectors, services
+from chat.api.serializers import MessageSerializer
 from chat.consumers import CLOSE_REMOVED
 from chat.models import Message, Participant
 from chat.tests import sockets as socket_fixtures
@@ -180,6 +182,44 @@ async def test_replay_spans_pages(sockets, direct, alice, bob, monkeypatch):
     first, *_ = await send_many(9)
     bob_chat = await sockets.chat(bob, direct.pk, query=f"after={first.pk}")
     assert [m["seq"] for m in await receive_messages(bob_chat, 8)] == list(range(2, 10))
+    await assert_silent(bob_chat)
+
+
+async def _unannounced(monkeypatch, sender, conversation_id: int, count: int) -> list[dict]:
+    """Messages saved without their group frames, as the frames a chat socket would get for them."""
+    monkeypatch.setattr(services.events, "message_created", lambda message: None)
+    saved = [await send(sender, conversation_id, f"quiet {n}") for n in range(count)]
+    monkeypatch.undo()
+    return [MessageSerializer(message).data for message in saved]
+
+
+async def _deliver(conversation_id: int, message: dict) -> None:
+    frame = {"type": "frame.send", "frame": {"type": "message", "message": message}}
+    await get_channel_layer().group_send(events.conversation_group(conversation_id), frame)
+
+
+async def test_a_message_that_arrives_early_waits_for_the_one_before_it(sockets, direct, alice, bob, monkeypatch):
+    bob_chat = await sockets.chat(bob, direct.pk)
+    first, second = await _unannounced(monkeypatch, alice, direct.pk, 2)
+    monkeypatch.setattr(consumers, "GAP_WAIT", 60)  # only the first message's frame can release the second
+
+    await _deliver(direct.pk, second)
+    await assert_silent(bob_chat)
+    await _deliver(direct.pk, first)
+    assert [m["seq"] for m in await receive_messages(bob_chat, 2)] == [1, 2]
+    await _deliver(direct.pk, first)  # a late copy
+    await assert_silent(bob_chat)
+
+
+async def test_a_message_whose_predecessor_never_arrives_is_preceded_by_it_from_the_database(
+    sockets, direct, alice, bob, monkeypatch
+):
+    monkeypatch.setattr(consumers, "GAP_WAIT", 0.05)
+    bob_chat = await sockets.chat(bob, direct.pk)
+    *lost, last = await _unannounced(monkeypatch, alice, direct.pk, 3)
+
+    await _deliver(direct.pk, last)
+    assert [m["id"] for m in await receive_messages(bob_chat, 3)] == [m["id"] for m in [*lost, last]]
     await assert_silent(bob_chat)
 
 
