@@ -9,10 +9,21 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from accounts.models import User, username_validator
 
 
+def user_payload(user: User) -> dict:
+    """The public `User` shape, built directly: it is in every message and conversation, and DRF's
+    per-field machinery costs more than the rest of serializing them (docs/performance.md)."""
+    return {"id": user.pk, "username": user.username, "display_name": user.display_name}
+
+
+# The fields document the shape (the OpenAPI schema); `user_payload` builds it. chat/tests/test_serializers.py
+# compares the two, so they cannot drift apart. (A docstring here would become the schema's description.)
 class UserPublicSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "display_name"]
+
+    def to_representation(self, user: User) -> dict:
+        return user_payload(user)
 
 
 class MeSerializer(serializers.ModelSerializer):

@@ -1,12 +1,90 @@
-"""Output shapes of the contract (User, Message, Conversation) and the input serializers of chat calls."""
+"""Output shapes of the contract (User, Message, Conversation) and the input serializers of chat calls.
+
+The output shapes are built by plain functions (`message_payload`, `conversation_payload`, ...): they
+are serialized on every message sent and for every row of the conversation list, where DRF's per-field
+machinery cost more than everything else (docs/performance.md). The serializer classes keep their
+declared fields, from which drf-spectacular builds the schema, and return what the functions build;
+`chat/tests/test_serializers.py` checks the two against DRF's own field-by-field output.
+"""
+
+from datetime import datetime
 
 from django.conf import settings
 from rest_framework import serializers
 
-from accounts.serializers import UserPublicSerializer
+from accounts.models import User
+from accounts.serializers import UserPublicSerializer, user_payload
 from chat.models import Conversation, Message, Participant
 
-__all__ = ["ConversationSerializer", "MessageSerializer", "UserPublicSerializer"]
+__all__ = [
+    "ConversationSerializer",
+    "MessageSerializer",
+    "UserPublicSerializer",
+    "conversation_payload",
+    "message_payload",
+    "participant_payload",
+    "user_payload",
+]
+
+# Datetimes exactly as the declared DateTimeFields render them (REST_FRAMEWORK's DATETIME_FORMAT, the
+# current time zone, "Z" for UTC). The field keeps no state between calls.
+_datetime_field = serializers.DateTimeField()
+
+
+def _datetime(value: datetime | None) -> str | None:
+    return None if value is None else _datetime_field.to_representation(value)
+
+
+def message_payload(message: Message) -> dict:
+    """The `Message` shape. A deleted message keeps its place (`seq`) but never its content."""
+    deleted = message.deleted_at is not None
+    sender = message.sender
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "sender": None if sender is None else user_payload(sender),
+        "content": "" if deleted else message.content,
+        "created_at": _datetime(message.created_at),
+        "client_id": message.client_id,
+        "edited_at": _datetime(message.edited_at),
+        "deleted": deleted,
+    }
+
+
+def participant_payload(participant: Participant) -> dict:
+    """A participant: the public `User` shape plus their `role`."""
+    user = participant.user
+    return {"id": user.pk, "username": user.username, "display_name": user.display_name, "role": str(participant.role)}
+
+
+def _other_user(conversation: Conversation, viewer: User) -> dict | None:
+    """The other person of a direct conversation; None for a group."""
+    if conversation.is_group:
+        return None
+    other = next((p.user for p in conversation.participants.all() if p.user_id != viewer.pk), None)
+    return None if other is None else user_payload(other)
+
+
+def _last_message(conversation: Conversation) -> dict | None:
+    latest = getattr(conversation, "latest", None)  # a list of at most one message, from the selector
+    return message_payload(latest[0]) if latest else None
+
+
+def conversation_payload(conversation: Conversation, *, viewer: User) -> dict:
+    """The `Conversation` shape as `viewer` sees it; needs `selectors.conversation_list_for`'s rows."""
+    return {
+        "id": conversation.pk,
+        "is_group": conversation.is_group,
+        "title": conversation.title,
+        "participants": [participant_payload(p) for p in conversation.participants.all()],
+        "other_user": _other_user(conversation, viewer),
+        "last_message": _last_message(conversation),
+        "unread_count": conversation.unread_count,
+        "last_read_message_id": conversation.my_last_read_message_id,
+        "created_at": _datetime(conversation.created_at),
+        "updated_at": _datetime(conversation.updated_at),
+    }
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -15,14 +93,11 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Message
+        # `message_payload` adds "deleted".
         fields = ["id", "conversation_id", "seq", "sender", "content", "created_at", "client_id", "edited_at"]
 
     def to_representation(self, message: Message) -> dict:
-        data = super().to_representation(message)
-        data["deleted"] = message.deleted_at is not None
-        if data["deleted"]:
-            data["content"] = ""
-        return data
+        return message_payload(message)
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
@@ -33,6 +108,9 @@ class ParticipantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Participant
         fields = ["id", "username", "display_name", "role"]
+
+    def to_representation(self, participant: Participant) -> dict:
+        return participant_payload(participant)
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -60,16 +138,15 @@ class ConversationSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    def to_representation(self, conversation: Conversation) -> dict:
+        return conversation_payload(conversation, viewer=self.context["user"])
+
+    # The method fields' types are read from these, for the schema.
     def get_other_user(self, conversation: Conversation) -> dict | None:
-        if conversation.is_group:
-            return None
-        me = self.context["user"].pk
-        other = next((p.user for p in conversation.participants.all() if p.user_id != me), None)
-        return UserPublicSerializer(other).data if other else None
+        return _other_user(conversation, self.context["user"])
 
     def get_last_message(self, conversation: Conversation) -> dict | None:
-        latest = getattr(conversation, "latest", None)
-        return MessageSerializer(latest[0]).data if latest else None
+        return _last_message(conversation)
 
 
 class GroupCreateInput(serializers.Serializer):
