@@ -4,7 +4,9 @@ import http.client
 import json
 import math
 import os
+import re
 import time
+import urllib.parse
 from collections.abc import Iterable, Sequence
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -142,6 +144,7 @@ class Http:
     def __init__(self, host: str, port: int, token: str | None = None, timeout: float = 30) -> None:
         self.host, self.port, self.token, self.timeout = host, port, token, timeout
         self.conn: http.client.HTTPConnection | None = None
+        self.headers: http.client.HTTPMessage | None = None  # of the last response
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, object, int]:
         """(status, decoded JSON or None, response size in bytes); reconnects once on a dropped socket."""
@@ -165,6 +168,7 @@ class Http:
                     raise
                 continue
             data = json.loads(raw) if raw and response.headers.get_content_type() == "application/json" else None
+            self.headers = response.headers
             return response.status, data, len(raw)
         raise RuntimeError("unreachable")
 
@@ -172,3 +176,13 @@ class Http:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def next_link(header: str | None) -> str | None:
+    """The path and query of the rel="next" link of an RFC 8288 Link header (the pages of
+    GET /api/conversations/), or None on the last page."""
+    for url, rel in re.findall(r'<([^>]*)>\s*;\s*rel="([^"]*)"', header or ""):
+        if "next" in rel.split():
+            parts = urllib.parse.urlsplit(url)
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return None

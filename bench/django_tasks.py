@@ -4,7 +4,8 @@ Run by `bench.run` with the server's environment, as
 `python -m bench.django_tasks seed-api|hotpath OUT.json [options]`.
 
 - seed-api: users with 10, 100, 1,000 direct conversations, bulk-inserted for speed (the API itself is
-  what is measured, over HTTP, by the load process); query counts of the same requests in-process.
+  what is measured, over HTTP, by the load process); query counts of the same requests in-process,
+  and of every page of the conversation list.
 - hotpath: one message through the real socket path (auth middleware, ChatConsumer, validate,
   insert, counter, commit, group sends, frames) in-process: queries, group sends, where time goes.
 """
@@ -36,6 +37,7 @@ from rest_framework.test import APIClient  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from bench.common import next_link  # noqa: E402
 from brewverse.asgi import application  # noqa: E402
 from chat import events, services  # noqa: E402
 from chat.models import Conversation, Message, Participant  # noqa: E402
@@ -104,6 +106,20 @@ def _count_queries(client: APIClient, path: str) -> dict:
     return {"queries": len(captured.captured_queries), "status": response.status_code}
 
 
+def _count_walk(client: APIClient, path: str) -> dict:
+    """The queries of each page of the conversation list, following its Link header from `path`."""
+    client.get(path)  # warm caches, as _count_queries does
+    per_page = []
+    while path:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path}: {response.status_code}")
+        per_page.append(len(captured.captured_queries))
+        path = next_link(response.headers.get("Link"))
+    return {"pages": len(per_page), "queries_per_page": per_page}
+
+
 def seed_api(args: argparse.Namespace) -> dict:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
@@ -117,6 +133,7 @@ def seed_api(args: argparse.Namespace) -> dict:
         cid = seeded["history_conversation_id"]
         counts = {
             "conversations": _count_queries(client, "/api/conversations/"),
+            "conversations_walk": _count_walk(client, "/api/conversations/"),
             "history": _count_queries(client, f"/api/messages/{cid}?limit=50"),
             "history_before": _count_queries(
                 client, f"/api/messages/{cid}?limit=50&before={seeded['history_before_id']}"

@@ -11,7 +11,8 @@ Scenarios:
   socket). With one rate it is the fixed-rate latency measurement.
 - fanout: one group conversation, one message a second; latency from send to the last of its members.
 - capacity: idle notification sockets held by one process, and the server's resident memory.
-- api: latency of the conversation list and of history pages over HTTP.
+- api: latency of the conversation list (its first page, and a walk through all its pages) and of
+  history pages over HTTP.
 """
 
 import asyncio
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.common import CpuMeter, Http, cpu_seconds, rss_kib, summary_ms
+from bench.common import CpuMeter, Http, cpu_seconds, next_link, rss_kib, summary_ms
 
 HOST = "127.0.0.1"
 PASSWORD = "Bench-pass-7203-xq!"
@@ -696,8 +697,22 @@ def rss_kib_self() -> int:
 # --- API --------------------------------------------------------------------------------------
 
 
+def _walk(http: Http, path: str) -> dict:
+    """Every page of the conversation list from `path`, following the Link header: how many, and
+    how many conversations and bytes they held."""
+    pages = conversations = size = 0
+    while path:
+        status, body, length = http.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status}")
+        pages, conversations, size = pages + 1, conversations + len(body), size + length
+        path = next_link(http.headers.get("Link"))
+    return {"pages": pages, "conversations": conversations, "bytes": size}
+
+
 def scenario_api(spec: dict) -> dict:
-    """Sequential keep-alive requests per user size: the conversation list and two history pages."""
+    """Sequential keep-alive requests per user size: the first page of the conversation list, a walk
+    through all its pages, and two history pages."""
     params = spec["params"]
     port = spec["ports"][0]
     results = []
@@ -723,9 +738,22 @@ def scenario_api(spec: dict) -> dict:
                 http.request("GET", path)
                 times.append(time.perf_counter() - t0)
             row[name] = {"latency": summary_ms(times), "bytes": size}
+        # All pages of the list, as a client that wants every conversation reads them.
+        walked = _walk(http, "/api/conversations/")  # warm-up, and the figures of one walk
+        if walked["conversations"] != entry["conversations"]:
+            raise RuntimeError(f"walked {walked['conversations']} of {entry['conversations']} conversations")
+        times = []
+        budget = time.perf_counter() + params["seconds_per_endpoint"]
+        for _ in range(params["walks"]):
+            if times and time.perf_counter() > budget:
+                break
+            t0 = time.perf_counter()
+            _walk(http, "/api/conversations/")
+            times.append(time.perf_counter() - t0)
+        row["list_walk"] = {"latency": summary_ms(times), **walked}
         http.close()
         results.append(row)
-    return {"requests_per_endpoint": params["requests"], "sizes": results}
+    return {"requests_per_endpoint": params["requests"], "walks": params["walks"], "sizes": results}
 
 
 SCENARIOS = {

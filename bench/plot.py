@@ -88,7 +88,14 @@ def _api(ax, record: dict) -> None:
         ax.set_title("API: no data")
         return
     sizes = [r["size"] for r in rows]
-    for endpoint, label in (("list", "GET /api/conversations/"), ("history", "history page (50)")):
+    lines = (
+        ("list", "GET /api/conversations/ (first page)"),
+        ("list_walk", "all its pages (q: per page)"),
+        ("history", "history page (50)"),
+    )
+    for endpoint, label in lines:
+        if not all(endpoint in r for r in rows):  # records from before the list had pages
+            continue
         p50 = [r[endpoint]["latency"]["p50"] for r in rows]
         ax.plot(sizes, p50, marker="o", label=f"{label} p50")
         for x, y, r in zip(sizes, p50, rows, strict=True):

@@ -41,6 +41,8 @@ TARGETS = {
     "fanout_p99_ms_200_members": 250,
     "idle_sockets": 5000,
     "rss_per_socket_kib": 100,
+    # GET /api/conversations/ (its first page) for every user size, in the same number of queries.
+    "api_list_p50_ms": 50,
 }
 
 PROFILES = {
@@ -51,7 +53,7 @@ PROFILES = {
         "latency": {"rate": 500, "seconds": 6},
         "fanout": {"messages": 12, "interval_s": 1.0},
         "capacity": {"steps": [1000, 2500, 5000], "hold_seconds": 5, "max_seconds": 60},
-        "api": {"sizes": "10,100,1000", "requests": 15, "seconds": 2},
+        "api": {"sizes": "10,100,1000", "requests": 15, "walks": 5, "seconds": 2},
         "hotpath_messages": 100,
         "compare": {"rates": [20, 50, 100, 200, 300, 500, 750, 1000, 1500], "step_seconds": 4, "latency_seconds": 6},
     },
@@ -66,7 +68,7 @@ PROFILES = {
         "latency": {"rate": 500, "seconds": 30},
         "fanout": {"messages": 60, "interval_s": 1.0},
         "capacity": {"steps": [1000, 2500, 5000, 7500, 10000, 15000], "hold_seconds": 30, "max_seconds": 240},
-        "api": {"sizes": "10,100,1000", "requests": 100, "seconds": 10},
+        "api": {"sizes": "10,100,1000", "requests": 100, "walks": 20, "seconds": 10},
         "hotpath_messages": 1000,
         "compare": {
             "rates": [20, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000],
@@ -206,16 +208,26 @@ class Bench:
         print("  API: users with " + self.profile["api"]["sizes"].replace(",", ", ") + " conversations", flush=True)
         seeded = self.django_task(servers, "seed-api", "--sizes", self.profile["api"]["sizes"])
         self.fixtures["api_users"] = seeded["api_users"]
-        params = {"requests": self.profile["api"]["requests"], "seconds_per_endpoint": self.profile["api"]["seconds"]}
+        params = {
+            "requests": self.profile["api"]["requests"],
+            "walks": self.profile["api"]["walks"],
+            "seconds_per_endpoint": self.profile["api"]["seconds"],
+        }
         measured = self.load("api", servers, params, timeout=900)
         for row, seed in zip(measured["sizes"], seeded["api_users"], strict=True):
             for endpoint, counted in (("list", "conversations"), ("history", "history")):
                 row[endpoint]["queries"] = seed["queries"][counted]["queries"]
             row["history_before"]["queries"] = seed["queries"]["history_before"]["queries"]
+            per_page = seed["queries"]["conversations_walk"]["queries_per_page"]
+            row["list_walk"]["queries"] = max(per_page)  # per page: the same on every page
+            row["list_walk"]["queries_per_page"] = per_page
+            walk = row["list_walk"]
             print(
-                f"    {row['size']:>5} conversations: list p50 {row['list']['latency']['p50']} ms "
-                f"({row['list']['queries']} queries, {row['list']['bytes']} bytes), "
-                f"history p50 {row['history']['latency']['p50']} ms ({row['history']['queries']} queries)",
+                f"    {row['size']:>5} conversations: list's first page p50 {row['list']['latency']['p50']} ms "
+                f"({row['list']['queries']} queries, {row['list']['bytes']} bytes); all {walk['pages']} pages "
+                f"p50 {walk['latency']['p50']} ms ({min(per_page)}-{max(per_page)} queries a page, "
+                f"{walk['bytes']} bytes); history p50 {row['history']['latency']['p50']} ms "
+                f"({row['history']['queries']} queries)",
                 flush=True,
             )
         return measured
@@ -530,8 +542,19 @@ def summarize(record: dict) -> dict:
     if "sizes" in api:
         out["api"] = {
             row["size"]: {
+                # The list's first page (before pagination: the whole list).
                 "list_p50_ms": row["list"]["latency"]["p50"],
                 "list_queries": row["list"]["queries"],
+                "list_bytes": row["list"]["bytes"],
+                **(
+                    {
+                        "list_walk_p50_ms": row["list_walk"]["latency"]["p50"],
+                        "list_walk_pages": row["list_walk"]["pages"],
+                        "list_walk_queries_per_page": row["list_walk"]["queries"],
+                    }
+                    if "list_walk" in row
+                    else {}
+                ),
                 "history_p50_ms": row["history"]["latency"]["p50"],
                 "history_queries": row["history"]["queries"],
             }
@@ -565,6 +588,11 @@ def summarize(record: dict) -> dict:
     if "idle_sockets" in out:
         checks["idle_sockets"] = out["idle_sockets"] >= t["idle_sockets"]
         checks["rss_per_socket"] = (out["rss_per_socket_kib"] or 1e9) < t["rss_per_socket_kib"]
+    if "api" in out and "api_list_p50_ms" in t:
+        rows = out["api"].values()
+        checks["api_list"] = len({r["list_queries"] for r in rows}) == 1 and all(
+            (r["list_p50_ms"] or 1e9) < t["api_list_p50_ms"] for r in rows
+        )
     out["targets_met"] = checks
     return out
 

@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     ALREADY_REPORTED = "already_reported"
     NOT_AUTHOR = "not_author"
     MESSAGE_DELETED = "message_deleted"
+    # A page cursor the server did not make (or can no longer read): start again from the first page.
+    INVALID_CURSOR = "invalid_cursor"
 
 
 # The HTTP status each code maps to in the REST API.

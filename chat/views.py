@@ -16,7 +16,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.throttles import page_throttle_wait
 from chat import moderation, selectors, services
-from chat.api.serializers import ConversationSerializer, MessageSerializer
+from chat.api.pagination import first_page
+from chat.api.serializers import MessageSerializer, conversation_payload
 from chat.api.views import MessagePostThrottle
 from chat.errors import ChatError, ConversationNotFound
 from chat.forms import AddMemberForm, DirectForm, GroupForm, MessageForm, RenameForm, apply_chat_error
@@ -62,17 +63,34 @@ def _render_app(
     request: HttpRequest, open_id: int | None = None, *, message_form: MessageForm | None = None, status: int = 200
 ) -> HttpResponse:
     user = request.user
-    conversations = list(selectors.conversation_list_for(user))
-    rows = ConversationSerializer(conversations, many=True, context={"user": user}).data
+    # The sidebar renders the API's first page; its script follows `next` as the user scrolls down.
+    list_url = reverse("conversation-list")
+    conversations, next_page = first_page(selectors.conversation_list_for(user), url=list_url)
+    if open_id is not None and not any(c.pk == open_id for c in conversations):
+        # An older conversation, opened by its URL: listed too, below the first page, where it belongs.
+        try:
+            conversations.append(selectors.conversation_get_for(user, open_id))
+        except ConversationNotFound:
+            raise Http404("Conversation not found.")
+    rows = [conversation_payload(conversation, viewer=user) for conversation in conversations]
     items = [_sidebar_item(row, user.pk) for row in rows]
+    all_unread = selectors.unread_totals([user.pk]).get(user.pk, 0)
+    listed_unread = sum(row["unread_count"] for row in rows)
     blocked_ids = selectors.blocked_ids_of(user.pk)
     boot = {
         "me": {"id": user.pk, "username": user.username, "display_name": user.display_name},
-        "urls": {"conversation": reverse("conversation", args=[0]), "login": reverse("login")},
+        "urls": {
+            "conversation": reverse("conversation", args=[0]),
+            "conversations": list_url,
+            "login": reverse("login"),
+        },
         "max_length": settings.MESSAGE_MAX_LENGTH,
         "conversation": None,
         # Whose messages the scripts hide (the history leaves them out, as the API's does).
         "blocked": sorted(blocked_ids),
+        # The next page of the list (None: all are shown), and the unread messages of the conversations
+        # not shown yet, which the tab title counts too.
+        "conversations": {"next": next_page, "unlisted_unread": max(all_unread - listed_unread, 0)},
     }
     context = {
         "conversations": items,
@@ -82,9 +100,7 @@ def _render_app(
         "me_colour": user.pk % AVATAR_COLOURS,
     }
     if open_id is not None:
-        conversation = next((c for c in conversations if c.pk == open_id), None)
-        if conversation is None:
-            raise Http404("Conversation not found.")
+        conversation = next(c for c in conversations if c.pk == open_id)
         history = selectors.message_history(open_id, limit=HISTORY_PAGE + 1, viewer_id=user.pk)
         page = MessageSerializer(history[-HISTORY_PAGE:], many=True).data
         open_item = context["open"] = next(item for item in items if item["id"] == open_id)
@@ -110,7 +126,8 @@ def _render_app(
             if p.user_id != user.pk
         ]
     # The open conversation is being read, so it counts for nothing in the badges and the title.
-    context["total_unread"] = sum(item["unread_count"] for item in items if item["id"] != open_id)
+    open_unread = sum(item["unread_count"] for item in items if item["id"] == open_id)
+    context["total_unread"] = max(all_unread - open_unread, 0)
     return render(request, "chat/app.html", context, status=status)
 
 

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from brewverse.schema import ERROR
 from chat import selectors, services
+from chat.api.pagination import LINK_HEADER, ConversationPagination
 from chat.api.serializers import (
     ConversationSerializer,
     GroupCreateInput,
@@ -35,10 +36,17 @@ def _conversation_response(request: Request, conversation_id: int, status_code: 
 
 
 class ConversationListView(APIView):
-    @extend_schema(responses=ConversationSerializer(many=True))
+    # GET pages; the POST (a new group) answers one conversation and is not paginated.
+    pagination_class = ConversationPagination
+
+    @extend_schema(responses=ConversationSerializer(many=True), parameters=[LINK_HEADER])
     def get(self, request: Request) -> Response:
-        conversations = selectors.conversation_list_for(request.user)
-        return Response(ConversationSerializer(conversations, many=True, context={"user": request.user}).data)
+        """A page of the caller's conversations, most recently active first; the `Link` header leads on."""
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.conversation_list_for(request.user), request, view=self)
+        return paginator.get_paginated_response(
+            ConversationSerializer(page, many=True, context={"user": request.user}).data
+        )
 
     @extend_schema(request=GroupCreateInput, responses={201: ConversationSerializer})
     def post(self, request: Request) -> Response:

@@ -1,4 +1,8 @@
-"""The conversations API: list, detail, direct, group create, read, rename and members."""
+"""The conversations API: list (and its pages), detail, direct, group create, read, rename and members."""
+
+import base64
+import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -119,7 +123,7 @@ def test_list_shapes_each_conversation_as_the_caller_sees_it(api_for, alice, bob
     assert set(group["participants"][0]) == {"id", "username", "display_name", "role"}
 
 
-def test_list_costs_the_same_queries_for_1_and_for_50_conversations(
+def test_list_costs_the_same_queries_for_1_and_for_60_conversations_on_every_page(
     api_for, alice, bob, carol, django_assert_num_queries
 ):
     api = api_for(alice)
@@ -128,16 +132,162 @@ def test_list_costs_the_same_queries_for_1_and_for_50_conversations(
         assert len(api.get("/api/conversations/").json()) == 1
 
     send(carol, direct_of(alice, carol))
-    for n in range(48):
+    for n in range(58):
         crew = group_of(alice, bob, carol, title=f"crew {n}")
         send(bob, crew)
         send(carol, crew)
 
     with django_assert_num_queries(len(one.captured_queries)):
-        listing = api.get("/api/conversations/").json()
-    assert len(listing) == 50
-    assert all(c["unread_count"] >= 1 and c["last_message"] is not None for c in listing)
+        first = api.get("/api/conversations/")
+    with django_assert_num_queries(len(one.captured_queries)):
+        second = api.get(links(first)["next"])
+    with django_assert_num_queries(len(one.captured_queries)):
+        everything = api.get("/api/conversations/?limit=200")
+    assert [len(r.json()) for r in (first, second, everything)] == [50, 10, 60]
+    assert all(c["unread_count"] >= 1 and c["last_message"] is not None for c in everything.json())
     assert len(one.captured_queries) <= 5
+
+
+# --- list pages ---------------------------------------------------------------------------------
+
+
+def links(response) -> dict[str, str]:
+    """The RFC 8288 Link header as {rel: url}."""
+    return dict((rel, url) for url, rel in re.findall(r'<([^>]*)>; rel="([^"]*)"', response.headers.get("Link", "")))
+
+
+def walk(api, url: str) -> list[list[int]]:
+    """Every page from `url` on, following rel="next", as lists of conversation ids."""
+    pages = []
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        pages.append([c["id"] for c in response.json()])
+        url = links(response).get("next")
+        assert len(pages) < 100
+    return pages
+
+
+@pytest.fixture
+def many(alice, make_user):
+    """`many(n)`: alice gets n direct conversations, one a minute; returns their ids, newest first."""
+
+    def make(n: int) -> list[int]:
+        start = timezone.now() - timedelta(days=1)
+        ids = []
+        for i in range(n):
+            conversation = direct_of(alice, make_user())
+            Conversation.objects.filter(pk=conversation.pk).update(updated_at=start + timedelta(minutes=i))
+            ids.append(conversation.pk)
+        return ids[::-1]
+
+    return make
+
+
+def test_list_pages_follow_the_link_header_newest_first(api_for, alice, many):
+    newest_first = many(7)
+    api = api_for(alice)
+
+    first = api.get("/api/conversations/?limit=3")
+
+    assert first.status_code == 200
+    assert [c["id"] for c in first.json()] == newest_first[:3]
+    assert set(links(first)) == {"next"}  # no "prev" on the first page
+    assert "limit=3" in links(first)["next"]
+    assert walk(api, "/api/conversations/?limit=3") == [newest_first[:3], newest_first[3:6], newest_first[6:]]
+    last = api.get(links(api.get(links(first)["next"]))["next"])
+    assert set(links(last)) == {"prev"}  # no "next" on the last page
+    back = api.get(links(last)["prev"])
+    assert [c["id"] for c in back.json()] == newest_first[3:6]
+
+
+def test_a_single_page_has_no_link_header(api_for, alice, many):
+    many(3)
+
+    response = api_for(alice).get("/api/conversations/")
+
+    assert len(response.json()) == 3
+    assert "Link" not in response.headers
+
+
+def test_list_pages_hold_50_by_default_and_up_to_200(api_for, alice, many):
+    newest_first = many(60)
+    api = api_for(alice)
+
+    default = api.get("/api/conversations/")
+    assert [c["id"] for c in default.json()] == newest_first[:50]
+    assert [c["id"] for c in api.get(links(default)["next"]).json()] == newest_first[50:]
+    assert [c["id"] for c in api.get("/api/conversations/?limit=200").json()] == newest_first
+    assert [len(page) for page in walk(api, "/api/conversations/?limit=1")] == [1] * 60
+    assert [c["id"] for c in api.get("/api/conversations/?limit=").json()] == newest_first[:50]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "201", "abc", "1.5", "1e3", str(10**30)])
+def test_a_limit_out_of_bounds_is_a_400_naming_it(api_for, alice, many, limit):
+    many(2)
+
+    response = api_for(alice).get(f"/api/conversations/?limit={limit}")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["limit"]
+
+
+def cursor_of(query: str) -> str:
+    return base64.b64encode(query.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "%FF%FE",
+        "not base64 at all",
+        cursor_of("o=-1"),
+        cursor_of("o=x"),
+        cursor_of("r=maybe"),
+        cursor_of("p=yesterday"),
+        cursor_of("p=2026-11-25 10:00:00"),  # no time zone
+        cursor_of("p=2026-13-01 10:00:00+00:00"),
+        cursor_of("p=0001-01-01 00:00:00+05:00"),  # before year 1 in UTC
+        cursor_of("p=9999-12-31 23:00:00-05:00"),  # after 9999 in UTC
+    ],
+)
+def test_a_cursor_the_server_did_not_make_is_a_400(api_for, alice, many, cursor):
+    many(2)
+
+    response = api_for(alice).get(f"/api/conversations/?cursor={cursor}")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid cursor: start again from the first page.", "code": "invalid_cursor"}
+
+
+def test_conversations_active_at_the_same_moment_are_paged_by_id_once_each(api_for, alice, many):
+    newest_first = many(9)
+    moment = Conversation.objects.get(pk=newest_first[5]).updated_at
+    Conversation.objects.filter(pk__in=newest_first[2:8]).update(updated_at=moment)
+    by_activity_then_id = newest_first[:2] + sorted(newest_first[2:8], reverse=True) + newest_first[8:]
+
+    pages = walk(api_for(alice), "/api/conversations/?limit=2")
+
+    assert [cid for page in pages for cid in page] == by_activity_then_id
+
+
+def test_a_conversation_that_moves_to_the_top_between_pages_is_not_repeated(api_for, alice, bob, many):
+    """A walk through the pages is a snapshot of where each conversation stood: a conversation that
+    becomes active meanwhile moves above the pages already read and is not in the later ones. Clients
+    learn of it from the `new_message` and `conversation` frames of /ws/notifications/ (or a fresh first
+    page), as the web app does."""
+    c5, c4, c3, c2, c1 = many(5)
+    api = api_for(alice)
+    first = api.get("/api/conversations/?limit=2")
+    assert [c["id"] for c in first.json()] == [c5, c4]
+
+    send(alice, Conversation.objects.get(pk=c1), "back from page three")
+    send(alice, Conversation.objects.get(pk=c4), "again on page one")
+
+    rest = walk(api, links(first)["next"])
+    assert rest == [[c3, c2]]  # c4 is not repeated; c1 moved above the pages already read
+    assert [c["id"] for c in api.get("/api/conversations/?limit=2").json()] == [c4, c1]
 
 
 def test_unread_counts_stay_right_after_reads_from_two_devices(api_for, alice, bob):

@@ -94,13 +94,68 @@ def test_app_page_costs_a_constant_number_of_queries(client_for, alice, make_use
         services.conversation_get_or_create_direct(user=alice, other=make_user())
     with django_assert_max_num_queries(8) as few:
         client.get("/")
-    for _ in range(10):
+    for _ in range(60):
         other = make_user()
         conversation, _ = services.conversation_get_or_create_direct(user=alice, other=other)
         send(other, conversation, "hi")
 
     with django_assert_max_num_queries(len(few.captured_queries)):
-        client.get("/")
+        response = client.get("/")
+    assert len(response.context["conversations"]) == 50
+
+
+def many_conversations(alice, make_user, n: int) -> list[Conversation]:
+    """alice's n direct conversations, each with one unread message, newest first."""
+    conversations = []
+    for _ in range(n):
+        other = make_user()
+        conversation, _ = services.conversation_get_or_create_direct(user=alice, other=other)
+        send(other, conversation, f"hi from {other.username}")
+        conversations.append(conversation)
+    return conversations[::-1]
+
+
+def test_app_page_renders_the_first_page_and_links_the_next(client_for, alice, make_user):
+    newest_first = many_conversations(alice, make_user, 60)
+    client = client_for(alice)
+
+    response = client.get("/")
+
+    assert [item["id"] for item in response.context["conversations"]] == [c.pk for c in newest_first[:50]]
+    listing = boot(response)["conversations"]
+    assert listing["next"].startswith("/api/conversations/?cursor=")
+    assert boot(response)["urls"]["conversations"] == "/api/conversations/"
+    # The 10 not rendered hold one unread message each; the title counts them too.
+    assert listing["unlisted_unread"] == 10
+    assert "<title>(60) Brewverse</title>" in response.content.decode()
+    assert 'id="conversation-more" class="list-more" hidden' in response.content.decode()
+    rest = client.get(listing["next"])  # the scripts follow it with the session
+    assert [c["id"] for c in rest.json()] == [c.pk for c in newest_first[50:]]
+    assert "Link" in rest.headers  # back to the first page
+
+
+def test_app_page_with_one_page_has_no_next(client_for, alice, direct, group):
+    response = client_for(alice).get("/")
+
+    assert len(response.context["conversations"]) == 2
+    assert boot(response)["conversations"] == {"next": None, "unlisted_unread": 0}
+
+
+def test_a_conversation_beyond_the_first_page_opens_and_is_listed_last(client_for, alice, bob, make_user):
+    newest_first = many_conversations(alice, make_user, 55)
+    oldest = newest_first[-1]
+
+    response = client_for(alice).get(f"/c/{oldest.pk}/")
+
+    assert response.status_code == 200
+    items = response.context["conversations"]
+    assert [item["id"] for item in items] == [c.pk for c in newest_first[:50]] + [oldest.pk]
+    assert response.context["open"]["id"] == oldest.pk
+    assert [m["content"] for m in response.context["history"]] == [Message.objects.get(conversation=oldest).content]
+    # Its own unread message does not count while it is open; the 4 others below the page do.
+    assert boot(response)["conversations"]["unlisted_unread"] == 4
+    assert "<title>(54) Brewverse</title>" in response.content.decode()
+    assert 'class="conv active"' in response.content.decode()
 
 
 def test_conversation_page_shows_the_history_and_the_send_box(client_for, alice, bob, direct):

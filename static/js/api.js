@@ -13,7 +13,7 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", body } = {}) {
+async function request(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRFToken"] = cookie("csrftoken");
@@ -25,7 +25,29 @@ export async function api(path, { method = "GET", body } = {}) {
   });
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  return { response, data };
+}
+
+export async function api(path, options) {
+  return (await request(path, options)).data;
+}
+
+// One page of a paged list: its items, and the path of the next page (null on the last), which the
+// server sends in an RFC 8288 Link header: `<url>; rel="next"`.
+export async function apiPage(path) {
+  const { response, data } = await request(path);
+  return { items: data, next: linkPath(response.headers.get("Link"), "next") };
+}
+
+export function linkPath(header, rel) {
+  for (const [, url, rels] of (header || "").matchAll(/<([^>]*)>\s*;\s*rel="?([^";]*)"?/g)) {
+    if (rels.split(/\s+/).includes(rel)) {
+      // Same origin whatever host the server named (behind a proxy it may name another).
+      const target = new URL(url, location.href);
+      return target.pathname + target.search;
+    }
+  }
+  return null;
 }
 
 // A message's client_id: randomUUID needs a secure context, getRandomValues does not.

@@ -20,10 +20,15 @@ const blocked = new Set(boot.blocked || []);
 const sidebar = new Sidebar({
   list: $("#conversation-list"),
   empty: $("#no-conversations"),
+  more: $("#conversation-more"),
   template: $("#tpl-conversation"),
   me: boot.me,
   conversationUrl,
+  listUrl: boot.urls.conversations,
+  next: boot.conversations.next,
+  unlisted: boot.conversations.unlisted_unread,
   openId,
+  openUnread: boot.conversation?.unread_count ?? 0,
   onTotal: setTitleCount,
   onItem: (el) => presence.paint(el),
 });
@@ -100,16 +105,18 @@ async function refreshConversation(id) {
 
 // Events may have been missed while the socket was down (or before it first opened).
 async function resync() {
-  const known = new Set(sidebar.items.keys());
   try {
-    sidebar.replaceAll(await api("/api/conversations/"), known);
+    await sidebar.resync();
   } catch {
     // The next reconnect tries again.
   }
 }
 
-function onNewMessage({ conversation_id: id, message, unread_count: unread }) {
-  if (!sidebar.onMessage(id, message, unread)) refreshConversation(id);
+function onNewMessage({ conversation_id: id, message, unread_count: unread, total_unread: total }) {
+  // A conversation not listed (further down than the pages loaded so far) comes to the top.
+  const listed = sidebar.onMessage(id, message, unread);
+  sidebar.syncTotal(total);
+  if (!listed) refreshConversation(id);
   const href = conversationUrl(id);
   const title = sidebar.name(id) || message.sender.display_name;
   const body = preview(message, boot.me, sidebar.isGroup(id));
@@ -120,8 +127,10 @@ function onNewMessage({ conversation_id: id, message, unread_count: unread }) {
 
 function onNotification(frame) {
   if (frame.type === "new_message") onNewMessage(frame);
-  else if (frame.type === "read") sidebar.setUnread(frame.conversation_id, frame.unread_count);
-  else if (frame.type === "conversation") {
+  else if (frame.type === "read") {
+    sidebar.setUnread(frame.conversation_id, frame.unread_count);
+    sidebar.syncTotal(frame.total_unread);
+  } else if (frame.type === "conversation") {
     sidebar.upsert(frame.conversation);
     if (frame.conversation.id === openId) view?.onConversation(frame.conversation);
   } else if (frame.type === "conversation_removed") {

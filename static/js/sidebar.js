@@ -1,9 +1,15 @@
 // The list of conversations: most recent first, each with its last message and unread badge.
-// The server renders it; this keeps it current from the notification socket's frames.
+// The server renders the API's first page; this loads the next pages as the end of the list scrolls
+// into view (following the API's Link header) and keeps it current from the notification socket's frames.
+// A conversation is shown once, by id, however it arrives: a page, a frame, or a refetch.
 
+import { apiPage } from "./api.js";
 import { renderTimes } from "./time.js";
 
 const AVATAR_COLOURS = 8;
+const RESYNC_PAGE_MIN = 50; // the API's default page, as many as the server renders
+const RESYNC_PAGE_MAX = 200; // the API's largest page
+const LOAD_AHEAD_PX = 300; // start loading the next page this far before the end comes into view
 
 export function conversationName(conversation) {
   return conversation.is_group ? conversation.title : conversation.other_user?.display_name || "Someone";
@@ -18,12 +24,33 @@ export function preview(message, me, isGroup) {
 }
 
 export class Sidebar {
-  constructor({ list, empty, template, me, conversationUrl, openId, onTotal, onItem = () => {} }) {
-    Object.assign(this, { list, empty, template, me, conversationUrl, openId, onTotal, onItem });
+  constructor({
+    list,
+    empty,
+    more,
+    template,
+    me,
+    conversationUrl,
+    listUrl,
+    next = null,
+    unlisted = 0,
+    openId,
+    openUnread = 0,
+    onTotal,
+    onItem = () => {},
+  }) {
+    Object.assign(this, { list, empty, more, template, me, conversationUrl, listUrl, next, openId, onTotal, onItem });
     this.items = new Map();
+    // Each listed conversation's unread count as the server has it (the open one's badge shows 0), and
+    // the unread messages of the conversations not listed yet: the title counts them all.
+    this.unread = new Map();
+    this.unlisted = unlisted;
     for (const el of list.querySelectorAll("li.conv")) {
-      this.items.set(Number(el.dataset.id), el);
+      const id = Number(el.dataset.id);
+      this.items.set(id, el);
+      this.unread.set(id, id === openId ? openUnread : Number(el.dataset.unread) || 0);
     }
+    this.watchEnd();
   }
 
   has(id) {
@@ -39,14 +66,36 @@ export class Sidebar {
   }
 
   total() {
-    let total = 0;
+    let total = this.unlisted;
     for (const el of this.items.values()) total += Number(el.dataset.unread) || 0;
     return total;
+  }
+
+  // A frame's `total_unread` (all the user's conversations): what the listed ones do not hold is unlisted.
+  syncTotal(totalUnread) {
+    if (typeof totalUnread !== "number") return;
+    let listed = 0;
+    for (const count of this.unread.values()) listed += count;
+    this.unlisted = Math.max(0, totalUnread - listed);
+    this.onTotal(this.total());
   }
 
   // A whole conversation (from the API or a `conversation` frame): insert it or refresh it.
   // `keepNewer` skips it when a frame has already shown something more recent than this copy.
   upsert(conversation, { keepNewer = false } = {}) {
+    this.put(conversation, keepNewer);
+    this.reorder();
+    this.onTotal(this.total());
+  }
+
+  // Several at once (a page), placed and counted once.
+  upsertAll(conversations) {
+    for (const conversation of conversations) this.put(conversation, true);
+    this.reorder();
+    this.onTotal(this.total());
+  }
+
+  put(conversation, keepNewer) {
     let el = this.items.get(conversation.id);
     if (el && keepNewer && Date.parse(el.dataset.activity) > Date.parse(conversation.updated_at)) return;
     if (!el) {
@@ -55,6 +104,8 @@ export class Sidebar {
       el.querySelector("a").href = this.conversationUrl(conversation.id);
       this.items.set(conversation.id, el);
       this.list.append(el);
+      // Its unread messages were counted as unlisted until now.
+      this.unlisted = Math.max(0, this.unlisted - Math.max(0, conversation.unread_count || 0));
     }
     const name = conversationName(conversation);
     el.dataset.group = conversation.is_group ? "1" : "";
@@ -67,8 +118,7 @@ export class Sidebar {
     if (conversation.is_group || !conversation.other_user) delete avatar.dataset.presence;
     else avatar.dataset.presence = conversation.other_user.id;
     this.showLast(el, conversation.last_message, conversation.updated_at);
-    this.setUnread(conversation.id, conversation.unread_count);
-    this.reorder();
+    this.paintUnread(conversation.id, conversation.unread_count);
     this.onItem(el);
   }
 
@@ -98,29 +148,28 @@ export class Sidebar {
   }
 
   setUnread(id, count) {
+    if (!this.items.has(id)) return;
+    this.paintUnread(id, count);
+    this.onTotal(this.total());
+  }
+
+  paintUnread(id, count) {
     const el = this.items.get(id);
-    if (!el) return;
-    const shown = id === this.openId && !document.hidden ? 0 : Math.max(0, count || 0);
+    const unread = Math.max(0, count || 0);
+    this.unread.set(id, unread);
+    const shown = id === this.openId && !document.hidden ? 0 : unread;
     el.dataset.unread = shown;
     const badge = el.querySelector("[data-field=badge]");
     badge.textContent = shown > 99 ? "99+" : String(shown);
     badge.hidden = shown === 0;
-    this.onTotal(this.total());
   }
 
   remove(id) {
     this.items.get(id)?.remove();
     this.items.delete(id);
+    this.unread.delete(id);
     this.reorder();
     this.onTotal(this.total());
-  }
-
-  // Bring the list in line with a fresh copy from the API, fetched when the ids in `known` were
-  // shown: those missing from it are gone; anything that arrived by frame meanwhile stays.
-  replaceAll(conversations, known) {
-    const listed = new Set(conversations.map((c) => c.id));
-    for (const id of known) if (!listed.has(id)) this.remove(id);
-    for (const conversation of conversations) this.upsert(conversation, { keepNewer: true });
   }
 
   reorder() {
@@ -131,5 +180,77 @@ export class Sidebar {
       if (this.list.children[index] !== el) this.list.insertBefore(el, this.list.children[index] || null);
     });
     this.empty.hidden = this.items.size > 0;
+  }
+
+  // --- the next pages: loaded when the end of the list comes into view ----------------------------
+
+  watchEnd() {
+    if (!this.more) return;
+    this.more.querySelector("button").addEventListener("click", () => this.loadMore());
+    this.observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && this.loadMore(), {
+      root: this.list,
+      rootMargin: `0px 0px ${LOAD_AHEAD_PX}px 0px`,
+    });
+    this.watchMore();
+  }
+
+  // (Re)start watching the end of the list: observing afresh reports at once whether it is in view,
+  // so a page that does not fill the list is followed by the next one.
+  watchMore() {
+    if (!this.more) return;
+    this.more.hidden = !this.next;
+    this.observer.disconnect();
+    if (this.next) this.observer.observe(this.more);
+  }
+
+  async loadMore() {
+    if (this.loading || !this.next) return;
+    this.loading = true;
+    const button = this.more.querySelector("button");
+    button.disabled = true;
+    button.textContent = "Loading…";
+    try {
+      const { items, next } = await apiPage(this.next);
+      // Conversations already shown (moved up by a frame meanwhile) are not added twice: upsertAll
+      // keeps the newer copy of each.
+      this.upsertAll(items);
+      this.next = next;
+      this.watchMore();
+    } catch {
+      // Scrolling back to the end, or the button, tries again.
+    } finally {
+      this.loading = false;
+      button.disabled = false;
+      button.textContent = "Load more";
+    }
+  }
+
+  // After the notification socket (re)connects: frames may have been missed, so the list is fetched
+  // again as far down as it is shown, and the shown part brought in line with it. Conversations
+  // missing from that stretch are gone; anything that arrived by frame meanwhile stays.
+  async resync() {
+    const known = new Set(this.items.keys());
+    const fetched = [];
+    let url = `${this.listUrl}?limit=${Math.min(RESYNC_PAGE_MAX, Math.max(known.size, RESYNC_PAGE_MIN))}`;
+    let complete = false;
+    for (;;) {
+      const { items, next } = await apiPage(url);
+      fetched.push(...items);
+      if (!next) complete = true;
+      if (!next || fetched.length >= known.size) break;
+      url = next;
+    }
+    const listed = new Set(fetched.map((c) => c.id));
+    const oldest = fetched.length ? Date.parse(fetched.at(-1).updated_at) : Infinity;
+    for (const id of known) {
+      const el = this.items.get(id);
+      if (!el || listed.has(id)) continue;
+      if (complete || Date.parse(el.dataset.activity) > oldest) this.remove(id);
+    }
+    this.upsertAll(fetched);
+    if (complete) {
+      this.next = null;
+      this.watchMore();
+    }
   }
 }
