@@ -38,8 +38,10 @@ CLOSE_REVOKED = 4401  # the user was banned: every socket of theirs closes
 # Backoff between attempts to reach a channel layer that is down.
 LAYER_RETRY_MIN, LAYER_RETRY_MAX = 0.5, 10.0
 # How long a chat socket holds an early message for the ones before it to arrive through the layer,
-# before it reads them from the database instead (they are late, lost, or the layer is down).
-GAP_WAIT = 0.25
+# before it reads them from the database instead. With the layer up a frame is late rather than lost
+# (a loaded process's inbox lags; reading the database then only adds to the load), so the wait is
+# generous; with the layer down nothing is coming and the gap is filled at once.
+GAP_WAIT = 1.0
 # Group memberships expire in the channel layer (a day by default); a socket re-joins well before.
 GROUP_REFRESH_SECONDS = 3600.0
 
@@ -362,7 +364,8 @@ class ChatConsumer(BaseConsumer):
     async def _fill_gap(self) -> None:
         """Give the layer GAP_WAIT to close a gap, then read what is still missing from the database."""
         try:
-            await asyncio.sleep(GAP_WAIT)
+            if not self.layer_down:
+                await asyncio.sleep(GAP_WAIT)
             if self.early and not self.closing:
                 await self._catch_up(before_seq=max(self.early))
         finally:
