@@ -11,10 +11,8 @@ Run by `bench.run` with the server's environment, as
 """
 
 import argparse
-import cProfile
 import json
 import os
-import pstats
 import re
 import sys
 import time
@@ -31,6 +29,7 @@ from channels.layers import channel_layers, get_channel_layer  # noqa: E402
 from channels.testing import WebsocketCommunicator  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.db import connection, connections  # noqa: E402
+from django.db.backends.utils import CursorWrapper  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
@@ -152,28 +151,51 @@ def seed_api(args: argparse.Namespace) -> dict:
 
 
 def _normalise(sql: str) -> str:
+    sql = " ".join(sql.split())
     sql = re.sub(r"'[^']*'", "?", sql)
     sql = re.sub(r"\b\d+\b", "N", sql)
     sql = re.sub(r"\(N(, N)+\)", "(N, ...)", sql)
     return sql[:160]
 
 
-class _GroupSendCounter:
+class _Watch:
+    """What one message costs, in every thread: the message path runs on a pool thread and the group
+    sends on the event loop. Records each SQL statement (with its time) and each batch of group sends."""
+
     def __init__(self) -> None:
+        self.statements: list[tuple[str, float]] = []
+        self.groups = self.batches = 0
+        self.send_seconds = 0.0
+
+    def __enter__(self) -> "_Watch":
+        self.execute = CursorWrapper._execute_with_wrappers
         self.layer = get_channel_layer()
-        self.original = self.layer.group_send
-        self.count = 0
+        self.send_many = self.layer.group_send_many
+        watch = self
 
-    async def __call__(self, group: str, message: dict) -> None:
-        self.count += 1
-        await self.original(group, message)
+        def execute(cursor, sql, params, many, executor):
+            started = time.perf_counter()
+            try:
+                return watch.execute(cursor, sql, params, many, executor)
+            finally:
+                watch.statements.append((sql, time.perf_counter() - started))
 
-    def __enter__(self) -> "_GroupSendCounter":
-        self.layer.group_send = self
+        async def send_many(sends):
+            started = time.perf_counter()
+            try:
+                return await watch.send_many(sends)
+            finally:
+                watch.groups += len(sends)
+                watch.batches += 1
+                watch.send_seconds += time.perf_counter() - started
+
+        CursorWrapper._execute_with_wrappers = execute
+        self.layer.group_send_many = send_many
         return self
 
     def __exit__(self, *exc) -> None:
-        self.layer.group_send = self.original
+        CursorWrapper._execute_with_wrappers = self.execute
+        self.layer.group_send_many = self.send_many
 
 
 async def _open(path: str, user: User) -> WebsocketCommunicator:
@@ -240,70 +262,45 @@ def _in_sockets(sender: User, receivers: list[User], conversation_id: int, body)
 
 
 def _queries_per_message(sender: User, receivers: list[User], conversation_id: int, label: str) -> dict:
-    conn = connections["default"]
-    marks = []
+    counted = {}
 
-    async def body(exchange: _Exchange) -> int:
-        # The capture is opened outside (it touches the connection, which async code may not).
-        with _GroupSendCounter() as sends:
-            marks.append(len(conn.queries_log))
+    async def body(exchange: _Exchange) -> None:
+        with _Watch() as watch:
             await exchange.message(f"{label}-counted")
-            marks.append(len(conn.queries_log))
-        return sends.count
+            await events.flush()
+        counted.update(sql=[sql for sql, _ in watch.statements], groups=watch.groups, batches=watch.batches)
 
-    with CaptureQueriesContext(conn):
-        group_sends = _in_sockets(sender, receivers, conversation_id, body)
-        queries = list(conn.queries_log)[marks[0] : marks[1]]
-    return {"queries": len(queries), "group_sends": group_sends, "sql": [_normalise(q["sql"]) for q in queries]}
+    _in_sockets(sender, receivers, conversation_id, body)
+    return {
+        "queries": len(counted["sql"]),
+        "group_sends": counted["groups"],
+        "group_send_batches": counted["batches"],
+        "sql": [_normalise(sql) for sql in counted["sql"]],
+    }
 
 
 def _phase_times(sender: User, receivers: list[User], conversation_id: int, n: int, prefix: str) -> dict:
     """Per message, one at a time: total time to the last socket, in SQL, in group sends."""
-    conn = connections["default"]
-    db_time = [0.0]
-    publish_time = [0.0]
+
+    async def body(exchange: _Exchange) -> tuple[float, _Watch]:
+        total = 0.0
+        with _Watch() as watch:
+            for i in range(n):
+                total += await exchange.message(f"{prefix}-{i}")
+        return total / n, watch
+
+    total, watch = _in_sockets(sender, receivers, conversation_id, body)
     per_statement: Counter = Counter()
     statement_time: Counter = Counter()
-
-    def wrapper(execute, sql, params, many, context):
-        t0 = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            spent = time.perf_counter() - t0
-            db_time[0] += spent
-            key = _normalise(sql)[:90]
-            per_statement[key] += 1
-            statement_time[key] += spent
-
-    original_publish = getattr(events, "_publish", None)
-
-    def timed_publish(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return original_publish(*args, **kwargs)
-        finally:
-            publish_time[0] += time.perf_counter() - t0
-
-    async def body(exchange: _Exchange) -> float:
-        total = 0.0
-        for i in range(n):
-            total += await exchange.message(f"{prefix}-{i}")
-        return total / n
-
-    if original_publish is not None:
-        events._publish = timed_publish
-    try:
-        with conn.execute_wrapper(wrapper):
-            total = _in_sockets(sender, receivers, conversation_id, body)
-    finally:
-        if original_publish is not None:
-            events._publish = original_publish
+    for sql, spent in watch.statements:
+        key = _normalise(sql)[:90]
+        per_statement[key] += 1
+        statement_time[key] += spent
     return {
         "messages": n,
         "total_ms": round(total * 1000, 3),
-        "sql_ms": round(db_time[0] / n * 1000, 3),
-        "group_sends_ms": round(publish_time[0] / n * 1000, 3) if original_publish else None,
+        "sql_ms": round(sum(statement_time.values()) / n * 1000, 3),
+        "group_sends_ms": round(watch.send_seconds / n * 1000, 3),
         "per_statement_ms": {
             k: round(statement_time[k] / per_statement[k] * 1000, 3)
             for k in sorted(statement_time, key=statement_time.get, reverse=True)
@@ -319,38 +316,6 @@ def _reconnect_cost(n: int = 20) -> float:
         conn.close()
         conn.ensure_connection()
     return round((time.perf_counter() - started) / n * 1000, 3)
-
-
-def _profile(sender: User, receivers: list[User], conversation_id: int, n: int, top: int = 25) -> dict:
-    """cProfile of the database thread (this one): the part of a message that is serialised per process."""
-    profiler = cProfile.Profile()
-
-    async def body(exchange: _Exchange) -> None:
-        for i in range(n):
-            await exchange.message(f"prof-{i}")
-
-    profiler.enable()
-    _in_sockets(sender, receivers, conversation_id, body)
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    rows = []
-    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():
-        where = filename.split("site-packages/")[-1].replace(os.getcwd() + "/", "")
-        rows.append((where, line, name, calls, tottime, cumtime))
-
-    def fmt(row):
-        where, line, name, calls, tottime, cumtime = row
-        return {
-            "function": f"{where}:{line}({name})",
-            "calls_per_message": round(calls / n, 2),
-            "self_ms_per_message": round(tottime / n * 1000, 3),
-            "cumulative_ms_per_message": round(cumtime / n * 1000, 3),
-        }
-
-    by_self = sorted(rows, key=lambda r: r[4], reverse=True)[:top]
-    ours = [r for r in rows if r[0].startswith(("chat/", "accounts/"))]
-    by_cum = sorted(ours, key=lambda r: r[5], reverse=True)[:top]
-    return {"messages": n, "by_self_time": [fmt(r) for r in by_self], "project_by_cumulative": [fmt(r) for r in by_cum]}
 
 
 def hotpath(args: argparse.Namespace) -> dict:
@@ -370,7 +335,6 @@ def hotpath(args: argparse.Namespace) -> dict:
         "time_direct": _phase_times(alice, [bob], direct.pk, n, "t-direct"),
         f"time_{group_key}": _phase_times(alice, group_receivers, group.pk, max(20, n // 5), "t-group"),
         "reconnect_ms": _reconnect_cost(),
-        "profile_direct": _profile(alice, [bob], direct.pk, n),
     }
 
 

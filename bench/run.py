@@ -237,12 +237,13 @@ class Bench:
         result = self.django_task(
             servers, "hotpath", "--messages", str(self.profile["hotpath_messages"]), "--group-size", "200"
         )
-        print(
-            f"    direct: {result['direct']['queries']} queries, {result['direct']['group_sends']} group sends, "
-            f"{result['time_direct']['total_ms']} ms; group of 200: {result['group_200']['queries']} queries, "
-            f"{result['group_200']['group_sends']} group sends, {result['time_group_200']['total_ms']} ms",
-            flush=True,
-        )
+        for label, key in (("direct", "direct"), ("group of 200", "group_200")):
+            counted, timed = result[key], result[f"time_{key}"]
+            print(
+                f"    {label}: {counted['queries']} queries, {counted['group_sends']} group sends in "
+                f"{counted['group_send_batches']} batch(es), {timed['total_ms']} ms",
+                flush=True,
+            )
         return result
 
     def run(self) -> dict:
