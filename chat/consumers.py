@@ -46,6 +46,14 @@ GAP_WAIT = 1.0
 GROUP_REFRESH_SECONDS = 3600.0
 
 
+def in_thread_pool(func):
+    """`database_sync_to_async` on the event loop's thread pool, not on the one thread that every
+    socket of the process shares: the per-message work of many sockets runs side by side. A socket
+    handles its frames one at a time anyway, and the services lock what must not interleave (the
+    conversation's row for a message's seq)."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 class BadFrame(ChatError):
     def __init__(self, detail: str, code: ErrorCode = ErrorCode.BAD_FRAME) -> None:
         super().__init__(code, detail)
@@ -436,9 +444,7 @@ class ChatConsumer(BaseConsumer):
             raise BadFrame("'client_id' must be a string of at most 64 characters.")
         if not _storable(text) or (client_id is not None and not _storable(client_id)):
             raise BadFrame("Text must not contain NUL or unpaired surrogate characters.")
-        # Off the one shared database thread: messages of many sockets are saved side by side (the
-        # conversation's row lock orders senders of one conversation; see services.message_send).
-        message = await database_sync_to_async(self._post, thread_sensitive=False)(text, client_id)
+        message = await in_thread_pool(self._post)(text, client_id)
         if message["seq"] <= self.seq_seen:
             # A retry of a message this socket has already delivered: the acknowledgement repeats it.
             await self._send_message(message)
@@ -461,11 +467,11 @@ class ChatConsumer(BaseConsumer):
 
     async def _on_read(self, content: dict) -> None:
         message_id = _int_field(content, "message_id", required=False)
-        await database_sync_to_async(self._mark)(services.conversation_mark_read, message_id)
+        await in_thread_pool(self._mark)(services.conversation_mark_read, message_id)
 
     async def _on_delivered(self, content: dict) -> None:
         message_id = _int_field(content, "message_id", required=True)
-        await database_sync_to_async(self._mark)(services.conversation_mark_delivered, message_id)
+        await in_thread_pool(self._mark)(services.conversation_mark_delivered, message_id)
 
     def _mark(self, service, message_id: int | None) -> None:
         participant = selectors.participant_get(self.user, self.conversation_id)
