@@ -113,15 +113,17 @@ def unread_totals(user_ids: Iterable[int]) -> dict[int, int]:
     return {row["user_id"]: row["total"] or 0 for row in rows}
 
 
+# A join, not a subquery per recipient: PostgreSQL plans it well even before it has statistics of
+# fresh tables (a correlated subquery was planned as a scan of every conversation per recipient).
 _MESSAGE_RECIPIENTS = f"""
-    SELECT p.user_id, p.last_read_seq,
-           (SELECT SUM(c.last_seq - mine.last_read_seq)
-            FROM {Participant._meta.db_table} mine JOIN {Conversation._meta.db_table} c ON c.id = mine.conversation_id
-            WHERE mine.user_id = p.user_id) AS total_unread
+    SELECT p.user_id, p.last_read_seq, SUM(c.last_seq - mine.last_read_seq) AS total_unread
     FROM {Participant._meta.db_table} p
+    JOIN {Participant._meta.db_table} mine ON mine.user_id = p.user_id
+    JOIN {Conversation._meta.db_table} c ON c.id = mine.conversation_id
     WHERE p.conversation_id = %(conversation)s AND p.user_id <> %(sender)s
       AND NOT EXISTS (SELECT 1 FROM {Block._meta.db_table} b
-                      WHERE b.blocker_id = p.user_id AND b.blocked_id = %(sender)s)"""
+                      WHERE b.blocker_id = p.user_id AND b.blocked_id = %(sender)s)
+    GROUP BY p.id, p.user_id, p.last_read_seq"""
 
 
 def message_recipients(conversation_id: int, sender_id: int) -> list[tuple[int, int, int]]:
