@@ -9,13 +9,13 @@ credential looked at: a bad token is not rescued by a good session cookie.
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from brewverse.db import in_thread_pool
 
 
 def query_token(scope: dict) -> str | None:
@@ -23,7 +23,7 @@ def query_token(scope: dict) -> str | None:
     return params.get("token", [None])[0]
 
 
-@database_sync_to_async
+@in_thread_pool
 def user_for_token(raw: str) -> User | AnonymousUser:
     try:
         user_id = AccessToken(raw).get(api_settings.USER_ID_CLAIM)

@@ -17,12 +17,12 @@ import json
 import logging
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from brewverse.db import in_thread_pool
 from chat import events, presence, selectors, services
 from chat.api.serializers import MessageSerializer, UserPublicSerializer
 from chat.errors import ChatError, ConversationNotFound, ErrorCode
@@ -44,14 +44,6 @@ LAYER_RETRY_MIN, LAYER_RETRY_MAX = 0.5, 10.0
 GAP_WAIT = 1.0
 # Group memberships expire in the channel layer (a day by default); a socket re-joins well before.
 GROUP_REFRESH_SECONDS = 3600.0
-
-
-def in_thread_pool(func):
-    """`database_sync_to_async` on the event loop's thread pool, not on the one thread that every
-    socket of the process shares: the per-message work of many sockets runs side by side. A socket
-    handles its frames one at a time anyway, and the services lock what must not interleave (the
-    conversation's row for a message's seq)."""
-    return database_sync_to_async(func, thread_sensitive=False)
 
 
 class BadFrame(ChatError):
@@ -298,7 +290,7 @@ class ChatConsumer(BaseConsumer):
         await self.join_groups()
         try:
             # Whether it is a group and who the other side is never change: kept for every message.
-            self.conversation = await database_sync_to_async(self._conversation)()
+            self.conversation = await in_thread_pool(self._conversation)()
         except ConversationNotFound:
             await self.leave_groups()
             await self.close()
@@ -311,7 +303,7 @@ class ChatConsumer(BaseConsumer):
         self.sending = asyncio.Lock()
         self.gap_filler: asyncio.Task | None = None
         # Senders this user blocked: their messages are skipped here as in history (seq still counts).
-        self.hidden_senders = await database_sync_to_async(selectors.blocked_ids_of)(self.user.pk)
+        self.hidden_senders = await in_thread_pool(selectors.blocked_ids_of)(self.user.pk)
         await self.accept()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         after = params.get("after", [None])[0]
@@ -328,7 +320,7 @@ class ChatConsumer(BaseConsumer):
     async def _replay(self, after: int) -> None:
         """Send, oldest first, the messages after id `after`, up to and past where the socket started."""
         while True:
-            page = await database_sync_to_async(self._serialized)(
+            page = await in_thread_pool(self._serialized)(
                 selectors.message_history, self.conversation_id, limit=REPLAY_PAGE, after=after
             )
             for message in page:
@@ -347,7 +339,7 @@ class ChatConsumer(BaseConsumer):
         self.seq_seen = max(self.seq_seen, message["seq"])
 
     async def blocks_changed(self, event: dict) -> None:
-        self.hidden_senders = await database_sync_to_async(selectors.blocked_ids_of)(self.user.pk)
+        self.hidden_senders = await in_thread_pool(selectors.blocked_ids_of)(self.user.pk)
 
     async def _forward(self, message: dict) -> None:
         """Send `message` in seq order: nothing at or below `seq_seen`; after the ones before it."""
@@ -384,7 +376,7 @@ class ChatConsumer(BaseConsumer):
         """Send, from the database, every message after `seq_seen` (and before `before_seq`)."""
         async with self.sending:
             while True:
-                page = await database_sync_to_async(self._serialized)(
+                page = await in_thread_pool(self._serialized)(
                     selectors.messages_after_seq,
                     self.conversation_id,
                     self.seq_seen,

@@ -26,12 +26,12 @@ from datetime import timedelta
 
 import redis
 import redis.asyncio
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from brewverse.db import in_thread_pool
 from chat import events
 from chat.models import SocketPresence
 
@@ -150,7 +150,7 @@ async def socket_opened(user_id: int, socket_id: str) -> bool:
     """Count a newly accepted socket; True when the user just came online (no other live socket)."""
     if _uses_redis():
         return await _redis_refresh(user_id, socket_id) == 0
-    return await database_sync_to_async(_db_refresh)(user_id, socket_id) == 0
+    return await in_thread_pool(_db_refresh)(user_id, socket_id) == 0
 
 
 async def socket_heartbeat(user_id: int, socket_id: str) -> None:
@@ -158,14 +158,14 @@ async def socket_heartbeat(user_id: int, socket_id: str) -> None:
     if _uses_redis():
         await _redis_refresh(user_id, socket_id)
     else:
-        await database_sync_to_async(_db_refresh)(user_id, socket_id)
+        await in_thread_pool(_db_refresh)(user_id, socket_id)
 
 
 async def socket_closed(user_id: int, socket_id: str) -> bool:
     """Stop counting a socket; True when it was the user's last live one (they just went offline)."""
     if _uses_redis():
         return await _redis_remove(user_id, socket_id) == 0
-    return await database_sync_to_async(_db_remove)(user_id, socket_id) == 0
+    return await in_thread_pool(_db_remove)(user_id, socket_id) == 0
 
 
 def online_user_ids(user_ids: Iterable[int]) -> set[int]:
@@ -226,14 +226,14 @@ class SocketPresenceTracker:
         await _cancel(self._beating)
         try:
             if await socket_closed(self.user_id, self.socket_id):
-                await database_sync_to_async(presence_record)(user_id=self.user_id, online=False)
+                await in_thread_pool(presence_record)(user_id=self.user_id, online=False)
         except Exception as error:
             logger.warning("presence: socket %s of user %s not closed (%r)", self.socket_id, self.user_id, error)
 
     async def _open(self) -> None:
         try:
             if await socket_opened(self.user_id, self.socket_id):
-                await database_sync_to_async(presence_record)(user_id=self.user_id, online=True)
+                await in_thread_pool(presence_record)(user_id=self.user_id, online=True)
         except Exception as error:
             logger.warning("presence: socket %s of user %s not counted (%r)", self.socket_id, self.user_id, error)
 
