@@ -1,9 +1,14 @@
-"""The channel layers Brewverse runs on: Channels' own, plus `group_send_many`.
+"""The channel layers Brewverse runs on: Channels' own, plus `group_send_many` and batched receives.
 
 chat/events.py fans one change out to many groups (a `user.<id>` group per recipient: 199 for a message
 to a 200-member group). channels_redis' `group_send` costs four Redis round trips per group;
-`group_send_many` sends the whole batch in two round trips per Redis host (docs/performance.md, "What to
-change next", item 4). The in-memory layer has the same method so that callers need not care which runs.
+`group_send_many` sends the whole batch in two round trips per Redis host. The in-memory layer has the
+same method so that callers need not care which runs.
+
+On the receiving side, channels_redis takes a process's messages out of its Redis inbox one at a time,
+four round trips each (with the backup queue that keeps a cancelled receive from losing one); a loaded
+process's inbox holds many, and that was the largest cost left per message (docs/performance.md). The
+Redis layer here takes up to RECEIVE_BATCH per round trip, with the same backup-queue guarantee.
 """
 
 import asyncio
@@ -36,8 +41,71 @@ return over_capacity
 """
 
 
+# The most messages one receive takes out of a process's inbox at once.
+RECEIVE_BATCH = 100
+
+# First what an interrupted receive left in the backup queue (KEYS[2]) goes back into the inbox (KEYS[1]),
+# as channels_redis' receive does; then up to ARGV[1] messages, lowest score first, move from the inbox to
+# the backup queue and are returned. One atomic step: a receive cancelled while it waits for the reply
+# loses nothing, the next one puts them back.
+POP_BATCH_LUA = """
+local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = #backed_up, 1, -2 do
+    redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+end
+redis.call('DEL', KEYS[2])
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
+for i = 1, #popped, 2 do
+    redis.call('ZADD', KEYS[2], popped[i + 1], popped[i])
+end
+return popped
+"""
+
+
 class RedisChannelLayer(channels_redis_core.RedisChannelLayer):
-    """channels_redis' layer, with many group sends batched into a constant number of round trips."""
+    """channels_redis' layer, with many group sends batched into a constant number of round trips, and a
+    process's inbox read in batches."""
+
+    async def receive_single(self, channel: str) -> tuple[str | list[str], dict]:
+        """The next message of a process's inbox (`specific.<id>!`): what the inbox holds, up to
+        RECEIVE_BATCH, comes out in one round trip; all but the last go straight into the receive buffers
+        of their channels (as channels_redis' `receive` does with the one message it gets from here), the
+        last is returned. An empty inbox is waited on as channels_redis does. Other channels: unchanged."""
+        if "!" not in channel:
+            return await super().receive_single(channel)
+        index = self.consistent_hash(channel)
+        key = self.prefix + channel
+        backup = self._backup_channel_name(key)
+        connection = self.connection(index)
+        await self.receive_clean_locks.acquire(key)
+        try:
+            contents = (await connection.eval(POP_BATCH_LUA, 2, key, backup, RECEIVE_BATCH))[0::2]
+            while not contents:
+                first = await self._brpop_with_clean(index, key, timeout=self.brpop_timeout)
+                contents = [first] if first is not None else []
+        except BaseException:
+            self.receive_clean_locks.release(key)
+            raise
+        # Handed over: the backup queue may go. Until it has, no receive of this inbox starts, or it would
+        # put these messages back (channels_redis cleans up the same way, one message at a time).
+        cleaner = asyncio.ensure_future(connection.delete(backup))
+        self.receive_cleaners.append(cleaner)
+
+        def cleaned(task: asyncio.Future) -> None:
+            self.receive_cleaners.remove(task)
+            self.receive_clean_locks.release(key)
+
+        cleaner.add_done_callback(cleaned)
+        *earlier, last = [self._unpacked(content, channel) for content in contents]
+        for targets, message in earlier:
+            for target in targets if isinstance(targets, list) else [targets]:
+                self.receive_buffer[target].put_nowait(message)
+        return last
+
+    def _unpacked(self, content: bytes, channel: str) -> tuple[str | list[str], dict]:
+        """The message and whom it is for, as channels_redis' receive_single returns them."""
+        message = self.deserialize(content)
+        return message.pop("__asgi_channel__", channel), message
 
     async def group_send_many(self, sends: Sequence[GroupSend]) -> None:
         """Deliver as `group_send(group, message)` awaited for each pair in order would, in two round trips

@@ -232,3 +232,50 @@ def test_the_script_is_channels_redis_group_send_script():
     scripts = [const for const in RedisChannelLayer.group_send.__code__.co_consts if "over_capacity" in str(const)]
 
     assert [textwrap.dedent(script).strip() for script in scripts] == [GROUP_SEND_LUA.strip()]
+
+
+# --- receiving in batches -------------------------------------------------------------------------
+
+
+@needs_redis
+async def test_a_full_inbox_is_received_in_batches_each_channel_in_order(make_redis_layer):
+    host = {**settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], "connection_class": CountingConnection}
+    layer = make_redis_layer(hosts=[host])
+    channels = [await layer.new_channel() for _ in range(3)]
+    for channel in channels:
+        await layer.group_add("room", channel)
+        await layer.group_add(f"only.{channel.rsplit('!', 1)[1]}", channel)
+    # 150 to all three, interleaved with 150 to one channel at a time: 300 entries in the process's inbox.
+    sends = []
+    for n in range(150):
+        sends.append(("room", message(n)))
+        sends.append((f"only.{channels[n % 3].rsplit('!', 1)[1]}", message(1000 + n)))
+    await layer.group_send_many(sends)
+
+    CountingConnection.writes = 0
+    got = {channel: [] for channel in channels}
+    for channel in channels:
+        while len(got[channel]) < 200:
+            got[channel].append((await asyncio.wait_for(layer.receive(channel), timeout=5))["n"])
+    await layer.wait_received()
+
+    for index, channel in enumerate(channels):
+        assert got[channel] == [m for n in range(150) for m in (n, 1000 + n) if m == n or n % 3 == index]
+    # channels_redis takes four round trips per entry (1,200 here); batches of up to 100 take two each.
+    assert CountingConnection.writes <= 2 * 3 + 2
+
+
+@needs_redis
+async def test_a_receive_cancelled_while_it_waits_loses_nothing(make_redis_layer):
+    layer = make_redis_layer()
+    first, second = await layer.new_channel(), await layer.new_channel()
+    waiting = asyncio.ensure_future(layer.receive(first))
+    await asyncio.sleep(0.2)  # blocked on the empty inbox
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+    await layer.send(second, message(1))
+    await layer.send(first, message(2))
+    assert (await asyncio.wait_for(layer.receive(first), timeout=5))["n"] == 2
+    assert (await asyncio.wait_for(layer.receive(second), timeout=5))["n"] == 1
