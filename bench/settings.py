@@ -1,7 +1,8 @@
 """The production settings with the channel layer chosen by `BENCH_CHANNEL_LAYER`.
 
 The benchmark runs `brewverse.settings` untouched for `core`; this module is used for the others:
-- `core`: channels_redis' RedisChannelLayer exactly as `brewverse.settings` configures it.
+- `core`: the Redis layer exactly as `brewverse.settings` configures it (`brewverse.channel_layers`,
+  channels_redis' RedisChannelLayer with batched group sends and receives).
 - `core-tuned`: the same layer with two Redis connection options changed (see REDIS_HOST_OPTIONS).
 - `pubsub`: channels_redis' RedisPubSubChannelLayer, with the same connection options.
 """
@@ -16,7 +17,7 @@ _LAYER = os.environ.get("BENCH_CHANNEL_LAYER", "core")
 # redis-py 8 gives every connection a 5 s socket timeout, as long as channels_redis' blocking
 # BZPOPMIN: an idle layer.receive() then fails with TimeoutError every 5 s. And its asyncio pool
 # refuses (MaxConnectionsError) past 100 connections, which one message to a 200-member group
-# needs (one concurrent group_send per member). A longer timeout and a larger pool remove both.
+# needed while its group sends ran concurrently. A longer timeout and a larger pool remove both.
 REDIS_HOST_OPTIONS = {"socket_timeout": 30, "max_connections": 2000}
 
 if _LAYER == "core-tuned":
