@@ -49,13 +49,21 @@ PROFILES = {
     "quick": {
         "pairs": 25,
         "group_size": 200,
-        "ramp": {"rates": [20, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000], "step_seconds": 4, "drain_seconds": 3},
+        "ramp": {
+            "rates": [20, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000],
+            "step_seconds": 4,
+            "drain_seconds": 3,
+        },
         "latency": {"rate": 500, "seconds": 6},
         "fanout": {"messages": 12, "interval_s": 1.0},
         "capacity": {"steps": [1000, 2500, 5000], "hold_seconds": 5, "max_seconds": 60},
         "api": {"sizes": "10,100,1000", "requests": 15, "walks": 5, "seconds": 2},
         "hotpath_messages": 100,
-        "compare": {"rates": [20, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500], "step_seconds": 4, "latency_seconds": 6},
+        "compare": {
+            "rates": [20, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500],
+            "step_seconds": 4,
+            "latency_seconds": 6,
+        },
     },
     "full": {
         "pairs": 100,
