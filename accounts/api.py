@@ -25,7 +25,7 @@ from accounts.serializers import (
     SignupInput,
     TokenPairOutput,
 )
-from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle
+from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle, login_succeeded
 
 
 def _session_payload(user) -> dict:
@@ -60,7 +60,16 @@ class SignupView(APIView):
 
 
 class LoginView(_CredentialsInBodyView):
+    """Only failed logins spend the throttles' budgets (`accounts.throttles.login_succeeded`)."""
+
     throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
+
+    def get_throttles(self) -> list:
+        # The instances that charged this attempt are the ones that can refund it; a view instance
+        # serves one request.
+        if not hasattr(self, "_throttles"):
+            self._throttles = super().get_throttles()
+        return self._throttles
 
     @extend_schema(request=LoginInput, responses={200: TokenPairOutput})
     def post(self, request: Request) -> Response:
@@ -70,6 +79,7 @@ class LoginView(_CredentialsInBodyView):
         if user is None:
             # The same answer for an unknown user, a wrong password and a banned account.
             raise AuthenticationFailed("Invalid username or password.")
+        login_succeeded(self.get_throttles())
         return Response(_session_payload(user))
 
 

@@ -1,5 +1,6 @@
 """Login throttles: one budget per username (guessing one account) and one per IP (spraying many).
 
+Only failed logins spend these budgets: `login_succeeded` gives a successful login's attempt back.
 `page_throttle_wait` applies them (and any other DRF throttle) to the server-rendered pages.
 """
 
@@ -10,7 +11,28 @@ from types import SimpleNamespace
 from rest_framework.throttling import SimpleRateThrottle
 
 
-class LoginUsernameThrottle(SimpleRateThrottle):
+class FailureThrottle(SimpleRateThrottle):
+    """A budget that only failures spend: `allow_request` charges every attempt as DRF's throttle does,
+    and `refund` takes a successful one back.
+
+    Charging first and refunding later, rather than counting a failure once it is known: Argon2 spends
+    ~0.1 s on each password on purpose, and parallel guesses would all pass a check made before the
+    first of them was counted.
+    """
+
+    def refund(self) -> None:
+        key = getattr(self, "key", None)  # unset or None when allow_request did not count the attempt
+        if key is None:
+            return
+        history = self.cache.get(key, [])
+        try:
+            history.remove(self.now)
+        except ValueError:
+            return  # already gone: expired, or overwritten by a concurrent attempt
+        self.cache.set(key, history, self.duration)
+
+
+class LoginUsernameThrottle(FailureThrottle):
     scope = "login_username"
 
     def get_cache_key(self, request, view) -> str | None:
@@ -23,7 +45,7 @@ class LoginUsernameThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class LoginIPThrottle(SimpleRateThrottle):
+class LoginIPThrottle(FailureThrottle):
     scope = "login_ip"
 
     def get_cache_key(self, request, view) -> str:
@@ -31,7 +53,20 @@ class LoginIPThrottle(SimpleRateThrottle):
 
 
 class SignupIPThrottle(LoginIPThrottle):
+    """Every signup counts (nothing calls `refund`): a signup that works is what it limits."""
+
     scope = "signup_ip"
+
+
+def login_succeeded(throttles: list[FailureThrottle]) -> None:
+    """Gives back the attempt a successful login was charged, so that logging in never locks anyone out.
+
+    Only that attempt: earlier failures stay counted until they expire. Clearing them on success would
+    hand an attacker guessing one account a fresh budget each time its owner logs in, and that owner may
+    be a script logging in every few seconds.
+    """
+    for throttle in throttles:
+        throttle.refund()
 
 
 def page_throttle_wait(request, throttles: list[SimpleRateThrottle]) -> int | None:

@@ -18,7 +18,13 @@ from accounts import services
 from accounts.api import PasswordChangeThrottle
 from accounts.forms import LoginForm, PasswordForm, ProfileForm, SignupForm
 from accounts.models import User
-from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle, page_throttle_wait
+from accounts.throttles import (
+    LoginIPThrottle,
+    LoginUsernameThrottle,
+    SignupIPThrottle,
+    login_succeeded,
+    page_throttle_wait,
+)
 from chat import moderation, selectors
 from chat.views import AVATAR_COLOURS
 
@@ -33,12 +39,18 @@ class LoginPage(LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        wait = page_throttle_wait(request, [LoginIPThrottle(), LoginUsernameThrottle()])
+        self.throttles = [LoginIPThrottle(), LoginUsernameThrottle()]
+        wait = page_throttle_wait(request, self.throttles)
         if wait is not None:
             form = self.get_form()
             _too_many(form, wait)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form) -> HttpResponse:
+        # Only failed logins spend the budgets, as in the API.
+        login_succeeded(self.throttles)
+        return super().form_valid(form)
 
 
 class LogoutPage(LogoutView):

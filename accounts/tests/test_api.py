@@ -8,8 +8,9 @@ from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts import api as accounts_api
 from accounts.models import User
-from accounts.throttles import LoginIPThrottle, SignupIPThrottle
+from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -133,27 +134,76 @@ def test_login_gives_the_same_401_for_unknown_user_wrong_password_and_inactive_u
     assert all(a.headers.get("WWW-Authenticate", "").startswith("Bearer") for a in answers)
 
 
+@pytest.fixture
+def login_budgets_of_3(monkeypatch):
+    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
+
+
+@pytest.fixture
+def username_budget_of_3(monkeypatch):
+    """The IP's budget stays at 30, so a 429 can only come from the name's."""
+    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
+
+
+def assert_throttled(response) -> None:
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    assert set(response.json()) == {"detail"}
+
+
+def test_successful_logins_in_a_row_are_never_throttled(api, alice, bob, login_budgets_of_3):
+    # Several devices, or a script that logs in again each time: twice the budget, per name and per IP.
+    answers = [login(api, name).status_code for name in ("alice", "ALICE", "alice@example.com", "bob") * 2]
+
+    assert answers == [200] * 8
+
+
 def test_login_is_refused_with_429_after_repeated_failures_for_one_username(api, alice):
+    assert login(api, "alice").status_code == 200
     for _ in range(10):
         assert login(api, "alice", "wrong password").status_code == 401
 
     # Even the right password waits now; a different case of the name shares the budget.
-    response = login(api, "ALICE")
-
-    assert response.status_code == 429
-    assert int(response.headers["Retry-After"]) > 0
-    assert "detail" in response.json()
+    assert_throttled(login(api, "ALICE"))
 
 
-def test_login_is_refused_with_429_after_repeated_attempts_from_one_ip(api, monkeypatch):
+def test_a_successful_login_does_not_clear_the_failures_before_it(api, alice, username_budget_of_3):
+    assert login(api, "alice", "wrong password").status_code == 401
+    assert login(api, "alice", "wrong password").status_code == 401
+    assert login(api, "alice").status_code == 200
+    assert login(api, "alice", "wrong password").status_code == 401
+
+    # Three failures within the minute, whatever succeeded in between.
+    assert_throttled(login(api, "alice"))
+
+
+def test_a_guess_is_counted_while_its_password_is_checked(api, alice, monkeypatch):
+    """Argon2 takes ~0.1 s on purpose: parallel guesses must not all pass the check meanwhile."""
+    monkeypatch.setattr(LoginUsernameThrottle, "rate", "1/min", raising=False)
+    assert login(api, "alice").status_code == 200  # costs nothing
+    parallel = []
+
+    def authenticate_while_a_second_guess_arrives(request, **credentials):
+        if not parallel:
+            parallel.append(login(APIClient(), "alice", "another guess"))
+        return authenticate(request, **credentials)
+
+    authenticate = accounts_api.authenticate
+    monkeypatch.setattr(accounts_api, "authenticate", authenticate_while_a_second_guess_arrives)
+
+    assert login(api, "alice", "wrong password").status_code == 401
+    assert_throttled(parallel[0])
+
+
+def test_login_is_refused_with_429_after_repeated_failures_from_one_ip(api, alice, bob, monkeypatch):
     monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
-    for name in ("a1", "a2", "a3"):
-        assert login(api, name).status_code == 401
+    answers = [login(api, "alice").status_code, login(api, "a1").status_code, login(api, "bob").status_code]
+    answers += [login(api, name).status_code for name in ("a2", "a3")]
 
-    response = login(api, "a4")
-
-    assert response.status_code == 429
-    assert "Retry-After" in response.headers
+    assert answers == [200, 401, 200, 401, 401]
+    # A name this address never tried, even with its right password.
+    assert_throttled(login(api, "alice"))
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.api import PasswordChangeThrottle
 from accounts.models import User
-from accounts.throttles import SignupIPThrottle
+from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle
 from chat import moderation
 from chat.models import Block
 from conftest import PASSWORD
@@ -131,14 +131,52 @@ def test_login_with_empty_fields_shows_required_errors(client):
     assert response.context["form"].errors["password"] == ["This field is required."]
 
 
+def log_in_and_out(client: Client, username: str) -> int:
+    status = client.post("/login", {"username": username, "password": PASSWORD}).status_code
+    client.logout()  # a signed-in visitor is sent away from /login before any check
+    return status
+
+
+@pytest.fixture
+def login_budgets_of_3(monkeypatch):
+    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
+
+
+@pytest.fixture
+def username_budget_of_3(monkeypatch):
+    """The IP's budget stays at 30, so a 429 can only come from the name's."""
+    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
+
+
 def test_login_is_throttled_per_username_like_the_api(client, alice):
+    assert log_in_and_out(client, "alice") == 302
     for _ in range(10):
-        client.post("/login", {"username": "alice", "password": "wrong"})
+        assert client.post("/login", {"username": "alice", "password": "wrong"}).status_code == 200
 
     response = client.post("/login", {"username": "alice", "password": PASSWORD})
 
     assert response.status_code == 429
     assert b"Too many attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_successful_page_logins_in_a_row_are_never_throttled(client, alice, bob, login_budgets_of_3):
+    answers = [log_in_and_out(client, name) for name in ("alice", "ALICE", "bob") * 2]
+
+    assert answers == [302] * 6
+
+
+def test_a_successful_page_login_does_not_clear_the_failures_before_it(client, alice, username_budget_of_3):
+    wrong = {"username": "alice", "password": "wrong"}
+    assert client.post("/login", wrong).status_code == 200
+    assert client.post("/login", wrong).status_code == 200
+    assert log_in_and_out(client, "alice") == 302
+    assert client.post("/login", wrong).status_code == 200
+
+    response = client.post("/login", {"username": "alice", "password": PASSWORD})
+
+    assert response.status_code == 429
     assert "_auth_user_id" not in client.session
 
 
