@@ -15,6 +15,7 @@ See docs/realtime.md for the frames and what a client can rely on.
 import asyncio
 import json
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
@@ -35,6 +36,9 @@ REPLAY_PAGE = 200
 # Close codes after the handshake (a refused handshake is an HTTP 403 and has none).
 CLOSE_REMOVED = 4403  # the user was removed from this conversation
 CLOSE_REVOKED = 4401  # the user was banned: every socket of theirs closes
+# The access token the socket was opened with expired: refresh it and reconnect with ?after=. Not
+# 4401, after which a client logs out; 4000 + the unofficial HTTP 419 "Authentication Timeout".
+CLOSE_EXPIRED = 4419
 # Backoff between attempts to reach a channel layer that is down.
 LAYER_RETRY_MIN, LAYER_RETRY_MAX = 0.5, 10.0
 # How long a chat socket holds an early message for the ones before it to arrive through the layer,
@@ -122,7 +126,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
-            for task in [*tasks, getattr(self, "gap_filler", None)]:
+            for task in [*tasks, getattr(self, "gap_filler", None), getattr(self, "expiry", None)]:
                 if task is not None:
                     await _stop(task)
 
@@ -225,6 +229,26 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await self.disconnect(message["code"])
         raise StopConsumer()
 
+    async def accept(self, subprotocol: str | None = None, headers: list | None = None) -> None:
+        """Accept, then close when the access token expires; a token that ran out while connect()
+        read the database refuses the handshake (the middleware checked it before). A session has
+        no `auth_expires_at`."""
+        expires_at = self.scope.get("auth_expires_at")
+        if expires_at is not None and expires_at <= time.time():
+            await self.leave_groups()
+            await self.close()
+            return
+        await super().accept(subprotocol, headers)
+        if expires_at is not None:
+            self.expiry = asyncio.ensure_future(self._expire(expires_at))
+
+    async def _expire(self, expires_at: float) -> None:
+        while (left := expires_at - time.time()) > 0:
+            await asyncio.sleep(left)
+        if not self.closing:
+            await self.leave_groups()
+            await self.close(code=CLOSE_EXPIRED)
+
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self.closing = True
         await super().close(code=code, reason=reason)
@@ -305,6 +329,8 @@ class ChatConsumer(BaseConsumer):
         # Senders this user blocked: their messages are skipped here as in history (seq still counts).
         self.hidden_senders = await in_thread_pool(selectors.blocked_ids_of)(self.user.pk)
         await self.accept()
+        if self.closing:  # refused: the token expired during the handshake
+            return
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         after = params.get("after", [None])[0]
         if after is None:

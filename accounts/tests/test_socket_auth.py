@@ -1,19 +1,28 @@
 """Socket authentication: the middleware around the URL router, and the origin check around it."""
 
+import asyncio
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.test import Client
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from chat import moderation
-from chat.consumers import CLOSE_REVOKED
+from chat.consumers import CLOSE_EXPIRED, CLOSE_REMOVED, CLOSE_REVOKED
+from chat.routing import websocket_urlpatterns
 from chat.tests import sockets as socket_fixtures
 from chat.tests.sockets import (
     ORIGIN,
+    TIMEOUT,
     access_token,
+    assert_silent,
     closed_with,
     receive,
 )
@@ -155,3 +164,80 @@ async def test_a_banned_users_open_sockets_close(sockets, direct, alice, bob, ma
     # Everyone else carries on.
     await bob_chat.send_json_to({"type": "message", "content": "still here"})
     assert (await receive(bob_chat))["message"]["content"] == "still here"
+
+
+def short_lived_token(user, seconds: int) -> tuple[str, int]:
+    """An access token and its `exp`, `seconds - 1` to `seconds` from now (`exp` is whole seconds)."""
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(seconds=seconds))
+    return str(token), token["exp"]
+
+
+async def closed_at(communicator) -> tuple[int | None, float]:
+    return await closed_with(communicator), time.time()
+
+
+async def test_token_sockets_work_until_the_token_expires_then_close(sockets, direct, alice, bob):
+    token, expires = short_lived_token(alice, seconds=3)
+    alice_chat, connected, _ = await sockets.connect(f"/ws/chat/{direct.pk}/", token=token)
+    assert connected
+    alice_notes, connected, _ = await sockets.connect("/ws/notifications/", token=token)
+    assert connected
+    bob_chat = await sockets.chat(bob, direct.pk)
+
+    # Just before the token expires, both sockets still carry frames.
+    await asyncio.sleep(expires - 1 - time.time())
+    await bob_chat.send_json_to({"type": "message", "content": "just in time"})
+    assert (await receive(bob_chat))["message"]["content"] == "just in time"
+    assert (await receive(alice_chat))["message"]["content"] == "just in time"
+    assert (await receive(alice_notes))["type"] == "new_message"
+    assert time.time() < expires
+
+    # Both close, with the code that says "refresh and reconnect", and not before the token expires.
+    for code, at in await asyncio.gather(closed_at(alice_chat), closed_at(alice_notes)):
+        assert code == CLOSE_EXPIRED
+        assert at >= expires
+    # A fresh token reconnects, and ?after= replays what was missed meanwhile.
+    await bob_chat.send_json_to({"type": "message", "content": "while you were away"})
+    missed = (await receive(bob_chat))["message"]
+    alice_chat = await sockets.chat(alice, direct.pk, query=f"after={missed['id'] - 1}")
+    assert (await receive(alice_chat))["message"]["content"] == "while you were away"
+
+
+async def test_session_sockets_do_not_close_with_an_access_token(sockets, direct, alice):
+    cookie = await session_cookie(alice)
+    session_chat, connected, _ = await sockets.connect(f"/ws/chat/{direct.pk}/", headers=[ORIGIN, cookie])
+    assert connected
+    session_notes, connected, _ = await sockets.connect("/ws/notifications/", headers=[ORIGIN, cookie])
+    assert connected
+    token, _ = short_lived_token(alice, seconds=2)
+    token_chat, connected, _ = await sockets.connect(f"/ws/chat/{direct.pk}/", token=token)
+    assert connected
+
+    assert await closed_with(token_chat) == CLOSE_EXPIRED
+    await assert_silent(session_notes)
+    await session_chat.send_json_to({"type": "message", "content": "still here"})
+    assert (await receive(session_chat))["message"]["content"] == "still here"
+
+
+@pytest.mark.parametrize(("left", "accepted"), [(-0.001, False), (60, True)], ids=["expired", "valid"])
+async def test_a_token_is_checked_again_when_the_socket_is_accepted(sockets, direct, alice, left, accepted):
+    """The middleware checked the token before the consumer read the database: at accept, one that has
+    run out since is refused, and one still valid is accepted."""
+    router = URLRouter(websocket_urlpatterns)
+
+    async def checked_a_while_ago(scope, receive, send):
+        return await router(dict(scope, user=alice, auth_expires_at=time.time() + left), receive, send)
+
+    for path in paths(direct.pk):
+        communicator = WebsocketCommunicator(checked_a_while_ago, path, headers=[ORIGIN])
+        sockets.opened.append(communicator)
+        connected, code = await communicator.connect(timeout=TIMEOUT)
+        assert connected is accepted, path
+        assert code != CLOSE_EXPIRED  # refused (HTTP 403), not an open socket closed
+
+
+def test_the_close_codes_are_documented():
+    realtime = (Path(settings.BASE_DIR) / "docs" / "realtime.md").read_text()
+    for code in (CLOSE_REMOVED, CLOSE_REVOKED, CLOSE_EXPIRED):
+        assert f"| `{code}` |" in realtime, code
