@@ -134,18 +134,6 @@ def test_login_gives_the_same_401_for_unknown_user_wrong_password_and_inactive_u
     assert all(a.headers.get("WWW-Authenticate", "").startswith("Bearer") for a in answers)
 
 
-@pytest.fixture
-def login_budgets_of_3(monkeypatch):
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
-    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
-
-
-@pytest.fixture
-def username_budget_of_3(monkeypatch):
-    """The IP's budget stays at 30, so a 429 can only come from the name's."""
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
-
-
 def assert_throttled(response) -> None:
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0

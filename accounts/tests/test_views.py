@@ -6,7 +6,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.api import PasswordChangeThrottle
 from accounts.models import User
-from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle
+from accounts.throttles import SignupIPThrottle
 from chat import moderation
 from chat.models import Block
 from conftest import PASSWORD
@@ -135,18 +135,6 @@ def log_in_and_out(client: Client, username: str) -> int:
     status = client.post("/login", {"username": username, "password": PASSWORD}).status_code
     client.logout()  # a signed-in visitor is sent away from /login before any check
     return status
-
-
-@pytest.fixture
-def login_budgets_of_3(monkeypatch):
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
-    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
-
-
-@pytest.fixture
-def username_budget_of_3(monkeypatch):
-    """The IP's budget stays at 30, so a 429 can only come from the name's."""
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
 
 
 def test_login_is_throttled_per_username_like_the_api(client, alice):

@@ -1,0 +1,17 @@
+"""Fixtures shared by the API and page tests of accounts."""
+
+import pytest
+
+from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle
+
+
+@pytest.fixture
+def login_budgets_of_3(monkeypatch):
+    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
+
+
+@pytest.fixture
+def username_budget_of_3(monkeypatch):
+    """The IP's budget stays at 30, so a 429 can only come from the name's."""
+    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
