@@ -3,16 +3,21 @@
 import asyncio
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from websockets.asyncio.client import connect
 
 from accounts.models import User
+from brewverse.db import in_thread_pool
 from chat import presence, services
+from chat.models import SocketPresence
 from chat.tests import sockets as socket_helpers
 from chat.tests.live import live_env, live_server
 from chat.tests.sockets import TIMEOUT, access_token, receive
@@ -29,6 +34,7 @@ def public(user: User) -> dict:
 
 
 online_ids = database_sync_to_async(presence.online_user_ids)
+sweep = database_sync_to_async(presence.sweep_expired)
 
 
 @database_sync_to_async
@@ -119,6 +125,140 @@ async def test_two_sockets_opening_and_closing_at_once_announce_once(alice):
 
     closed = await asyncio.gather(*(presence.socket_closed(alice.pk, f"tab-{n}") for n in range(5)))
     assert sorted(closed) == [False, False, False, False, True]
+
+
+# --- the sweep: announcing the users of a crashed process offline ---------------------------------------
+
+
+async def crashed_socket(user: User, socket_id: str = "crashed.socket") -> None:
+    """A socket whose process died: opened and announced, never heartbeated again, never closed."""
+    assert await presence.socket_opened(user.pk, socket_id) is True
+    await in_thread_pool(presence.presence_record)(user_id=user.pk, online=True)
+
+
+async def test_a_crashed_socket_is_swept_offline_once_with_its_last_heartbeat(sockets, settings, direct, alice, bob):
+    settings.PRESENCE_TTL = 1.0
+    settings.PRESENCE_HEARTBEAT = 0.1  # bob's socket stays
+    bob_notes = await sockets.notifications(bob)
+    before = timezone.now()
+    await crashed_socket(alice)
+    after = timezone.now()
+    assert (await receive(bob_notes, presence=True))["online"] is True
+
+    assert await sweep() == []  # not expired yet
+    await asyncio.sleep(1.2)
+    assert await sweep() == [alice.pk]
+
+    went = await receive(bob_notes, presence=True)
+    assert (went["user"], went["online"]) == (public(alice), False)
+    seen = await last_seen(alice)
+    assert went["last_seen_at"] == iso(seen)
+    # When the socket was last heard of, not when the sweep noticed.
+    assert before - timedelta(milliseconds=5) <= seen <= after + timedelta(milliseconds=5)
+    assert await sweep() == []
+    await nothing_more(bob_notes)
+
+
+async def test_a_user_with_a_live_socket_left_is_not_swept(sockets, settings, direct, alice, bob):
+    settings.PRESENCE_TTL = 1.0
+    settings.PRESENCE_HEARTBEAT = 0.1
+    bob_notes = await sockets.notifications(bob)
+    await crashed_socket(alice)
+    await sockets.notifications(alice)  # heartbeats on
+    assert (await receive(bob_notes, presence=True))["online"] is True
+
+    await asyncio.sleep(1.3)
+    assert await sweep() == []
+
+    await nothing_more(bob_notes)
+    assert await online_ids([alice.pk]) == {alice.pk}
+    if not settings.REDIS_URL:  # the crashed socket's row is gone, the live one stays
+        assert await database_sync_to_async(SocketPresence.objects.filter(user=alice).count)() == 1
+
+
+async def test_two_sweepers_at_once_announce_each_user_once(sockets, settings, make_user, alice, bob):
+    settings.PRESENCE_TTL = 0.3
+    settings.PRESENCE_HEARTBEAT = 0.1  # bob's socket stays
+    group = await database_sync_to_async(services.conversation_create_group)(creator=bob, title="All", usernames=[])
+    crashed = [alice, *[await database_sync_to_async(make_user)() for _ in range(15)]]
+    for user in crashed:
+        await database_sync_to_async(services.conversation_add_member)(
+            actor=await database_sync_to_async(group.participants.get)(user=bob), username=user.username
+        )
+        assert await presence.socket_opened(user.pk, f"crashed.{user.pk}") is True
+    bob_notes = await sockets.notifications(bob)
+    await asyncio.sleep(0.5)
+
+    first, second = await asyncio.gather(
+        in_thread_pool(presence.sweep_expired)(), in_thread_pool(presence.sweep_expired)()
+    )
+
+    assert sorted(first + second) == sorted(user.pk for user in crashed)
+    frames = [await receive(bob_notes, presence=True) for _ in crashed]
+    assert sorted(frame["user"]["id"] for frame in frames if not frame["online"]) == sorted(u.pk for u in crashed)
+    await nothing_more(bob_notes)
+
+
+async def test_a_user_who_reconnected_before_the_sweep_is_not_swept(sockets, settings, direct, alice, bob):
+    settings.PRESENCE_TTL = 0.3
+    settings.PRESENCE_HEARTBEAT = 0.1  # bob's socket stays
+    bob_notes = await sockets.notifications(bob)
+    await crashed_socket(alice)
+    assert (await receive(bob_notes, presence=True))["online"] is True
+    await asyncio.sleep(0.5)
+
+    settings.PRESENCE_TTL = 60.0
+    await sockets.notifications(alice)
+    assert (await receive(bob_notes, presence=True))["online"] is True  # she had gone: she is back
+    assert await sweep() == []
+
+    await nothing_more(bob_notes)
+    assert await online_ids([alice.pk]) == {alice.pk}
+
+
+async def expired_socket(settings, user, socket_id: str) -> None:
+    """A socket whose entry has expired without its closing: a process that stalled or crashed."""
+    settings.PRESENCE_TTL = 0.3
+    await crashed_socket(user, socket_id)
+    await asyncio.sleep(0.5)
+
+
+async def test_a_stalled_socket_swept_offline_is_back_online_with_its_next_heartbeat(settings, alice):
+    await expired_socket(settings, alice, "stalled")
+    assert await sweep() == [alice.pk]
+
+    # Its process wakes up: the heartbeat brings alice back, and her closing is then news again.
+    assert await presence.socket_heartbeat(alice.pk, "stalled") is True
+    assert await presence.socket_heartbeat(alice.pk, "stalled") is False
+    assert await online_ids([alice.pk]) == {alice.pk}
+    assert await presence.socket_closed(alice.pk, "stalled") is True
+
+
+async def test_a_socket_closing_after_the_sweep_announced_it_says_nothing_more(settings, alice):
+    await expired_socket(settings, alice, "stalled")
+    assert await sweep() == [alice.pk]
+
+    assert await presence.socket_closed(alice.pk, "stalled") is False
+
+
+async def test_a_socket_closing_before_the_sweep_leaves_it_nothing(settings, alice):
+    await expired_socket(settings, alice, "stalled")
+
+    assert await presence.socket_closed(alice.pk, "stalled") is True
+    assert await sweep() == []
+
+
+def test_run_notifier_sweeps_presence(settings, direct, alice, capsys):
+    from asgiref.sync import async_to_sync
+
+    settings.PRESENCE_TTL = 0.2
+    async_to_sync(presence.socket_opened)(alice.pk, "crashed.socket")
+    time.sleep(0.3)
+
+    call_command("run_notifier", "--once")
+
+    assert "1 users swept offline" in capsys.readouterr().out
+    assert User.objects.get(pk=alice.pk).last_seen_at is not None
 
 
 # --- GET /api/users/presence ------------------------------------------------------------------------
@@ -218,24 +358,39 @@ async def test_presence_across_two_processes(direct, alice, bob):
 
 
 @live_with_redis
-async def test_a_killed_processs_sockets_stop_counting_after_the_ttl(direct, alice):
+async def test_a_killed_processs_sockets_stop_counting_after_the_ttl_and_the_sweep_says_so(
+    sockets, settings, direct, alice, bob
+):
     ttl = 2.0
+    # The sweep below runs here, as run_notifier would, with the servers' settings.
+    settings.PRESENCE_TTL = ttl
+    settings.PRESENCE_HEARTBEAT = 0.3
     env = live_env(PRESENCE_TTL=str(ttl), PRESENCE_HEARTBEAT="0.3")
+    bob_notes = await sockets.notifications(bob)  # in this process, through the same Redis
     with live_server(env) as server:
         url = f"{server.ws_url}/ws/notifications/?token={access_token(alice)}"
         ws = await connect(url, origin="http://127.0.0.1")
-        deadline = time.monotonic() + TIMEOUT
-        while alice.pk not in await online_ids([alice.pk]):
-            assert time.monotonic() < deadline, "alice never came online"
-            await asyncio.sleep(0.05)
+        came = await receive(bob_notes, presence=True)
+        assert (came["user"]["id"], came["online"]) == (alice.pk, True)
 
         server.process.kill()  # no disconnect runs: the process is gone
         killed = time.monotonic()
+        killed_at = timezone.now()
         server.process.wait(timeout=5)
         assert await online_ids([alice.pk]) == {alice.pk}  # the entry has not expired yet
+        assert await sweep() == []
 
         while alice.pk in await online_ids([alice.pk]):
             assert time.monotonic() - killed < ttl + 2, "alice stayed online after the expiry"
             await asyncio.sleep(0.1)
         assert time.monotonic() - killed > ttl - 0.5  # expired, not removed
+        await nothing_more(bob_notes)  # nobody is left to say so but the sweep
+
+        assert await sweep() == [alice.pk]
+        went = await receive(bob_notes, presence=True)
+        assert (went["user"]["id"], went["online"]) == (alice.pk, False)
+        seen = await last_seen(alice)
+        assert went["last_seen_at"] == iso(seen)
+        assert seen <= killed_at  # her last heartbeat, before the kill
+        await nothing_more(bob_notes)
         await ws.close()
