@@ -188,13 +188,13 @@ def message_created(message: Message) -> None:
     sends: list[GroupSend] = [
         (conversation_group(message.conversation_id), _frame({"type": "message", "message": payload}))
     ]
-    recipients = selectors.message_recipients(message.conversation_id, message.sender_id)
-    for user_id, last_read_seq, total_unread in recipients:
+    recipients = selectors.message_recipients(message.conversation_id, message.sender_id, message.seq)
+    for user_id, unread_count, total_unread in recipients:
         frame = {
             "type": "new_message",
             "conversation_id": message.conversation_id,
             "message": payload,
-            "unread_count": max(message.seq - last_read_seq, 0),
+            "unread_count": unread_count,
             "total_unread": total_unread,
         }
         sends.append((user_group(user_id), _frame(frame)))
@@ -220,15 +220,14 @@ def receipt_moved(participant: Participant) -> None:
 @after_commit
 def read_moved(participant: Participant) -> None:
     """The reader's receipt to the conversation, and the new counts to all of the reader's devices."""
-    conversation = participant.conversation
-    # Messages may have arrived since the service loaded the conversation; count against the newest.
-    conversation.refresh_from_db(fields=["last_seq"])
+    # Messages may have arrived since the service loaded the conversation: counted as they are now.
+    unread_count = selectors.participant_unread(participant.pk)
     totals = selectors.unread_totals([participant.user_id])
     frame = {
         "type": "read",
-        "conversation_id": conversation.pk,
+        "conversation_id": participant.conversation_id,
         "last_read_message_id": participant.last_read_message_id,
-        "unread_count": max(conversation.last_seq - participant.last_read_seq, 0),
+        "unread_count": unread_count,
         "total_unread": totals.get(participant.user_id, 0),
     }
     _publish([_receipt(participant), (user_group(participant.user_id), _frame(frame))])

@@ -87,12 +87,11 @@ class ConversationReadView(APIView):
         data = ReadInput(data=request.data)
         data.is_valid(raise_exception=True)
         participant = services.conversation_mark_read(participant=participant, **data.validated_data)
-        unread = participant.conversation.last_seq - participant.last_read_seq
         return Response(
             {
                 "conversation_id": conversation_id,
                 "last_read_message_id": participant.last_read_message_id,
-                "unread_count": max(unread, 0),
+                "unread_count": selectors.participant_unread(participant.pk),
             }
         )
 

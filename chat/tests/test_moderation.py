@@ -192,3 +192,39 @@ def test_blocker_does_not_see_blocked_users_group_messages(api_for, alice, bob, 
     carol_view = [m["content"] for m in api_for(carol).get(f"/api/messages/{group.pk}").json()]
     assert alice_view == ["from carol"]
     assert carol_view == ["from bob", "from carol"]
+
+
+def unread_in(api, conversation_id: int) -> int:
+    return next(c["unread_count"] for c in api.get("/api/conversations/").json() if c["id"] == conversation_id)
+
+
+@pytest.mark.django_db
+def test_hidden_group_messages_never_count_as_unread_for_the_blocker(api_for, alice, bob, carol):
+    group = services.conversation_create_group(creator=alice, title="team", usernames=["bob", "carol"])
+    send(alice, group, "from alice")
+    send(bob, group, "before the block")
+    api_for(carol).post("/api/users/bob/block")
+    send(bob, group, "after the block")
+
+    carol_api = api_for(carol)
+    assert unread_in(carol_api, group.pk) == 1
+    assert carol_api.get(f"/api/conversations/{group.pk}/").json()["unread_count"] == 1
+    assert unread_in(api_for(alice), group.pk) == 2  # bob's two count for her; her own never do
+
+    assert carol_api.delete("/api/users/bob/block").status_code == 204
+    assert unread_in(carol_api, group.pk) == 3
+    carol_api.post("/api/users/bob/block")
+    read = carol_api.post(f"/api/conversations/{group.pk}/read", {}, format="json")
+    assert read.json()["unread_count"] == 0
+    assert unread_in(carol_api, group.pk) == 0
+
+
+@pytest.mark.django_db
+def test_read_answer_leaves_out_hidden_messages_past_the_pointer(api_for, alice, bob, carol):
+    group = services.conversation_create_group(creator=alice, title="team", usernames=["bob", "carol"])
+    first = send(alice, group, "one")
+    send(bob, group, "hidden")
+    send(alice, group, "two")
+    api_for(carol).post("/api/users/bob/block")
+    read = api_for(carol).post(f"/api/conversations/{group.pk}/read", {"message_id": first.pk}, format="json")
+    assert read.json()["unread_count"] == 1

@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
-from chat import moderation, services
+from chat import moderation, selectors, services
 from chat.consumers import CLOSE_REVOKED
 from chat.tests import sockets as socket_fixtures
 from chat.tests.sockets import assert_silent, closed_with, receive, receive_messages
@@ -114,3 +114,42 @@ async def test_admin_actions_reach_open_sockets(sockets, direct, moderator, alic
 
     assert await database_sync_to_async(act)("/admin/accounts/user/", "ban_users", bob.pk) == 302
     assert await closed_with(bob_socket) == CLOSE_REVOKED
+
+
+async def test_hidden_group_messages_never_count_in_the_blockers_badges(sockets, group, alice, bob, carol):
+    """bob's messages, from before and after carol blocked him, count for alice but not for carol."""
+    await send(bob, group, "before the block")
+    await database_sync_to_async(moderation.user_block)(blocker=carol, blocked=bob)
+    carol_notes = await sockets.notifications(carol)
+    alice_notes = await sockets.notifications(alice)
+    await send(bob, group, "after the block")
+    assert (await receive(alice_notes))["unread_count"] == 2
+    await send(alice, group, "from alice")
+
+    note = await receive(carol_notes)
+    assert (note["type"], note["message"]["content"]) == ("new_message", "from alice")
+    assert (note["unread_count"], note["total_unread"]) == (1, 1)
+    await assert_silent(carol_notes)
+
+    # Unblocked, bob's messages show again and count again.
+    await database_sync_to_async(moderation.user_unblock)(blocker=carol, blocked=bob)
+    await send(alice, group, "again")
+    note = await receive(carol_notes)
+    assert (note["unread_count"], note["total_unread"]) == (4, 4)
+
+    participant = await database_sync_to_async(selectors.participant_get)(carol, group.pk)
+    await database_sync_to_async(services.conversation_mark_read)(participant=participant)
+    read = await receive(carol_notes)
+    assert (read["type"], read["unread_count"], read["total_unread"]) == ("read", 0, 0)
+
+
+async def test_a_read_frame_leaves_out_hidden_messages_still_unread(sockets, group, alice, bob, carol):
+    first = await send(alice, group, "one")
+    await send(bob, group, "hidden")
+    await send(alice, group, "two")
+    await database_sync_to_async(moderation.user_block)(blocker=carol, blocked=bob)
+    carol_notes = await sockets.notifications(carol)
+    participant = await database_sync_to_async(selectors.participant_get)(carol, group.pk)
+    await database_sync_to_async(services.conversation_mark_read)(participant=participant, message_id=first.pk)
+    read = await receive(carol_notes)
+    assert (read["type"], read["unread_count"], read["total_unread"]) == ("read", 1, 1)
