@@ -172,28 +172,12 @@ def unread_totals(user_ids: Iterable[int]) -> dict[int, int]:
     return {row["user_id"]: row["total"] or 0 for row in rows}
 
 
-# Messages past a reader's read pointer from someone the reader blocked: `_hidden_unread` in SQL.
-# The hot path below is plain SQL (see `message_recipients`), so it cannot use the ORM expression.
-# Correlated on the recipient `p`. Most users block nobody, so the count runs only behind a probe of
-# chat_block(blocker_id): without it PostgreSQL, before it has statistics, planned the count from
-# every conversation of every recipient. `{where}` narrows it to one conversation and seq range.
-_HIDDEN_UNREAD = f"""
-    CASE WHEN EXISTS (SELECT 1 FROM {Block._meta.db_table} WHERE blocker_id = p.user_id) THEN (
-        SELECT COUNT(*) FROM {Block._meta.db_table} b
-        JOIN {Participant._meta.db_table} r ON r.user_id = b.blocker_id
-        JOIN {Message._meta.db_table} m ON m.conversation_id = r.conversation_id
-         AND m.sender_id = b.blocked_id AND m.seq > r.last_read_seq
-        WHERE b.blocker_id = p.user_id{{where}}
-    ) ELSE 0 END"""
-# In the message's own conversation, up to the message (a later one may already be in).
-_HIDDEN_HERE = _HIDDEN_UNREAD.format(where=" AND r.id = p.id AND m.seq <= %(seq)s")
-
 # A join, not a subquery per recipient: PostgreSQL plans it well even before it has statistics of
 # fresh tables (a correlated subquery was planned as a scan of every conversation per recipient).
+# Whether the recipient blocks anyone is one index probe; what they hid is counted only for those who do.
 _MESSAGE_RECIPIENTS = f"""
-    SELECT p.user_id,
-           %(seq)s - p.last_read_seq - ({_HIDDEN_HERE}) AS unread,
-           SUM(c.last_seq - mine.last_read_seq) - ({_HIDDEN_UNREAD.format(where="")}) AS total_unread
+    SELECT p.user_id, p.last_read_seq, SUM(c.last_seq - mine.last_read_seq) AS total_unread,
+           EXISTS (SELECT 1 FROM {Block._meta.db_table} WHERE blocker_id = p.user_id) AS blocks_someone
     FROM {Participant._meta.db_table} p
     JOIN {Participant._meta.db_table} mine ON mine.user_id = p.user_id
     JOIN {Conversation._meta.db_table} c ON c.id = mine.conversation_id
@@ -202,11 +186,25 @@ _MESSAGE_RECIPIENTS = f"""
                       WHERE b.blocker_id = p.user_id AND b.blocked_id = %(sender)s)
     GROUP BY p.id, p.user_id, p.last_read_seq"""
 
+# `_hidden_unread` in SQL, for the few recipients who block someone: per blocker, the hidden messages
+# past their read pointers, in this conversation up to the new message, and in all their conversations.
+# Plain SQL like the query above (see `message_recipients`), so it cannot reuse the ORM expression.
+_HIDDEN_UNREAD = f"""
+    SELECT b.blocker_id,
+           SUM(CASE WHEN r.conversation_id = %(conversation)s AND m.seq <= %(seq)s THEN 1 ELSE 0 END),
+           COUNT(*)
+    FROM {Block._meta.db_table} b
+    JOIN {Participant._meta.db_table} r ON r.user_id = b.blocker_id
+    JOIN {Message._meta.db_table} m ON m.conversation_id = r.conversation_id
+     AND m.sender_id = b.blocked_id AND m.seq > r.last_read_seq
+    WHERE b.blocker_id IN ({{blockers}})
+    GROUP BY b.blocker_id"""
+
 
 def message_recipients(conversation_id: int, sender_id: int, seq: int) -> list[tuple[int, int, int]]:
-    """Who hears of a new message, in one query: every other member who has not blocked the sender,
-    as (user_id, unread count here up to message `seq`, unread total over all their conversations),
-    both leaving out messages from users they blocked.
+    """Who hears of a new message: every other member who has not blocked the sender, as (user_id,
+    unread count here up to message `seq`, unread total over all their conversations), both leaving
+    out messages from users they blocked. One query; a second only when a recipient blocks someone.
 
     Runs once per message, so it is plain SQL: building the same query through the ORM cost more
     than running it (a third of a loaded server's CPU, by py-spy).
@@ -214,8 +212,20 @@ def message_recipients(conversation_id: int, sender_id: int, seq: int) -> list[t
     params = {"conversation": conversation_id, "sender": sender_id, "seq": seq}
     with connection.cursor() as cursor:
         cursor.execute(_MESSAGE_RECIPIENTS, params)
+        rows = cursor.fetchall()
+        blockers = [user_id for user_id, _, _, blocks_someone in rows if blocks_someone]
+        hidden: dict[int, tuple[int, int]] = {}
+        if blockers:
+            names = {f"blocker{n}": user_id for n, user_id in enumerate(blockers)}
+            placeholders = ", ".join(f"%({name})s" for name in names)
+            cursor.execute(_HIDDEN_UNREAD.format(blockers=placeholders), {**params, **names})
+            hidden = {user_id: (int(here), int(total)) for user_id, here, total in cursor.fetchall()}
+    recipients = []
+    for user_id, last_read_seq, total, _ in rows:
+        hidden_here, hidden_total = hidden.get(user_id, (0, 0))
         # SUM is NUMERIC on PostgreSQL (a Decimal here), INTEGER on SQLite.
-        return [(user_id, max(int(unread), 0), int(total or 0)) for user_id, unread, total in cursor.fetchall()]
+        recipients.append((user_id, max(seq - last_read_seq - hidden_here, 0), int(total or 0) - hidden_total))
+    return recipients
 
 
 def participants_of(conversation_id: int) -> list[Participant]:
