@@ -76,8 +76,12 @@ async def _group_send_many(layer: BaseChannelLayer, sends: list[GroupSend]) -> N
 
 async def _send_batch(layer: BaseChannelLayer, sends: list[GroupSend]) -> None:
     """Send in one batch; what fails is logged with what it dropped, never raised."""
-    valid = [(group, message) for group, message in sends if _valid(layer, group)]
-    dropped, error = [group for group, _ in sends if not _valid(layer, group)], TypeError("invalid group name")
+    valid, dropped, error = [], [], TypeError("invalid group name")
+    for group, message in sends:
+        if _valid(layer, group):
+            valid.append((group, message))
+        else:
+            dropped.append(group)
     try:
         await asyncio.wait_for(_group_send_many(layer, valid), timeout=settings.CHANNEL_SEND_TIMEOUT)
     except Exception as batch_error:  # the timeout, or Redis down
@@ -154,7 +158,7 @@ def _publish(sends: list[GroupSend]) -> None:
 
 
 async def flush() -> None:
-    """Wait until every send queued on this event loop has gone (or failed): for tests and shutdown."""
+    """Wait until every send queued on this event loop has gone (or failed): for tests and the bench."""
     outbox = _outbox(asyncio.get_running_loop())
     while outbox.draining is not None:
         await outbox.draining
