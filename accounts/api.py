@@ -97,7 +97,7 @@ class LogoutView(_CredentialsInBodyView):
         try:
             RefreshToken(data.validated_data["refresh"]).blacklist()
         except TokenError as error:
-            raise AuthenticationFailed(str(error))
+            raise AuthenticationFailed(str(error), code="token_not_valid")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

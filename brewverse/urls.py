@@ -1,39 +1,53 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from brewverse.health import healthz
+from brewverse.paths import api_path
+from chat.errors import ErrorCode
+
+
+def api_error(status: int, code: ErrorCode, detail: str) -> JsonResponse:
+    """The API's error body (docs/api.md, "Error bodies"), for answers given outside any API view."""
+    return JsonResponse({"code": code, "detail": detail}, status=status)
+
+
+def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any other URL under /api/: the API's 404 in every mode (with DEBUG on, Django's is an HTML page)."""
+    return api_error(404, ErrorCode.NOT_FOUND, "Not found.")
+
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/auth/", include("accounts.urls")),
     path("api/", include("chat.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    re_path(r"^api(?:/|$)", api_not_found),
     # The pages: /signup, /login, /logout, then the app at / and /c/<id>/.
     path("", include("accounts.page_urls")),
     path("", include("chat.urls")),
 ]
 
 
-def _json_under_api(page_view, status: int, detail: str):
-    """Django's error page, except under /api/, where the contract's JSON body answers.
+def _json_under_api(page_view, status: int, code: ErrorCode, detail: str):
+    """Django's error page, except under /api/, where the API's JSON body answers.
 
     Django uses these only with DEBUG off; in development its debug pages show what went wrong.
     """
 
     def view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
         if request.path.startswith("/api/"):
-            return JsonResponse({"detail": detail}, status=status)
+            return api_error(status, code, detail)
         return page_view(request) if exception is None else page_view(request, exception)
 
     return view
 
 
 # 400 is what Django answers for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), before any view.
-handler400 = _json_under_api(defaults.bad_request, 400, "Bad request.")
-handler404 = _json_under_api(defaults.page_not_found, 404, "Not found.")
-handler500 = _json_under_api(defaults.server_error, 500, "Server error.")
+handler400 = _json_under_api(defaults.bad_request, 400, ErrorCode.INVALID, "Bad request.")
+handler404 = _json_under_api(defaults.page_not_found, 404, ErrorCode.NOT_FOUND, "Not found.")
+handler500 = _json_under_api(defaults.server_error, 500, ErrorCode.INTERNAL, "Server error.")

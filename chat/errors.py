@@ -31,6 +31,26 @@ class ErrorCode(StrEnum):
     MESSAGE_DELETED = "message_deleted"
     # A page cursor the server did not make (or can no longer read): start again from the first page.
     INVALID_CURSOR = "invalid_cursor"
+    # The database did not answer; nothing was saved, retry after `Retry-After` seconds (REST 503).
+    UNAVAILABLE = "unavailable"
+    # No credentials: no `Authorization` header, no session.
+    NOT_AUTHENTICATED = "not_authenticated"
+    # A login with a wrong username or password (one answer for both).
+    AUTHENTICATION_FAILED = "authentication_failed"
+    # A token that is forged, malformed, revoked or of a deactivated user: sign in again.
+    TOKEN_NOT_VALID = "token_not_valid"
+    # An access token past its lifetime: refresh it and retry.
+    TOKEN_EXPIRED = "token_expired"
+    # A body that is not JSON (or nested too deeply).
+    PARSE_ERROR = "parse_error"
+    # An HTTP method the path does not take.
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # A body that is not `application/json`.
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    # An `Accept` header that rules out JSON.
+    NOT_ACCEPTABLE = "not_acceptable"
+    # Unblocking a user the caller does not block.
+    NOT_BLOCKED = "not_blocked"
 
 
 # The HTTP status each code maps to in the REST API.
@@ -42,6 +62,8 @@ HTTP_STATUS = {
     ErrorCode.BLOCKED: 403,
     ErrorCode.NOT_AUTHOR: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.NOT_BLOCKED: 404,
 }
 
 

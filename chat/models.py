@@ -2,7 +2,8 @@
 
 The database itself enforces what must never break: one direct conversation per pair of users
 (`direct_key`), gap-free unique `seq` per conversation (taken from `last_seq` under the
-conversation's row lock), and one message per (conversation, sender, client_id).
+conversation's row lock), one message per (conversation, sender, client_id), and one group per
+(creator, client_id).
 """
 
 from django.conf import settings
@@ -20,14 +21,21 @@ class Conversation(models.Model):
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Who created a group, and the client's own id for that request: a retried creation finds the first.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    # NULL, not "", means "no client_id", as for messages.
+    client_id = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
 
     class Meta:
         indexes = [models.Index(fields=["-updated_at", "-id"], name="conversation_recent_idx")]
         constraints = [
+            models.UniqueConstraint(fields=["created_by", "client_id"], name="conversation_client_id_per_creator"),
             models.CheckConstraint(
                 condition=Q(is_group=True, direct_key__isnull=True) | Q(is_group=False, direct_key__isnull=False),
                 name="conversation_direct_key_iff_direct",
-            )
+            ),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,12 @@ from chat.models import AuditEntry, Block, Message, Participant, Report
 
 
 def report_create(*, reporter: User, message: Message, reason: str) -> Report:
-    """A participant reports a message once; the moderators find it in the admin's report queue."""
+    """A participant reports someone else's message once; the moderators find it in the admin's report
+    queue. A deleted message has nothing left to moderate."""
+    if message.sender_id == reporter.pk:
+        raise ChatError(ErrorCode.INVALID, "You cannot report your own message.")
+    if message.deleted_at is not None:
+        raise ChatError(ErrorCode.MESSAGE_DELETED, "This message was deleted.")
     reason = reason.strip()
     if not reason:
         raise ChatError(ErrorCode.INVALID, "Say why you report this message.", field="reason")
@@ -110,21 +115,24 @@ def user_unban(*, moderator: User, user: User, reason: str) -> User:
     return user
 
 
-def user_block(*, blocker: User, blocked: User) -> Block:
+def user_block(*, blocker: User, blocked: User) -> tuple[Block, bool]:
+    """Block a user; returns (block, created). Blocking again changes nothing."""
     if blocker.pk == blocked.pk:
         raise ChatError(ErrorCode.INVALID, "You cannot block yourself.", field="username")
     with transaction.atomic():
         block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
         if created:
             transaction.on_commit(partial(_announce_blocks, blocker.pk))
-    return block
+    return block, created
 
 
-def user_unblock(*, blocker: User, blocked: User) -> None:
+def user_unblock(*, blocker: User, blocked: User) -> bool:
+    """Lift a block; returns whether there was one."""
     with transaction.atomic():
         deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
         if deleted:
             transaction.on_commit(partial(_announce_blocks, blocker.pk))
+    return bool(deleted)
 
 
 def _announce_blocks(user_id: int) -> None:

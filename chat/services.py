@@ -191,12 +191,16 @@ def _clean_title(title: str) -> str:
     return title
 
 
-def conversation_create_group(*, creator: User, title: str, usernames: list[str]) -> Conversation:
+def conversation_create_group(
+    *, creator: User, title: str, usernames: list[str], client_id: str | None = None
+) -> Conversation:
     """A group owned by its creator, with the named users as members."""
     title = _clean_title(title)
     members = [u for u in _users_by_username(usernames) if u.pk != creator.pk]
     with transaction.atomic():
-        conversation = Conversation.objects.create(is_group=True, title=title)
+        conversation = Conversation.objects.create(
+            is_group=True, title=title, created_by=creator, client_id=client_id or None
+        )
         Participant.objects.bulk_create(
             [Participant(conversation=conversation, user=creator, role=Participant.Role.OWNER)]
             + [Participant(conversation=conversation, user=u, role=Participant.Role.MEMBER) for u in members]
@@ -204,6 +208,24 @@ def conversation_create_group(*, creator: User, title: str, usernames: list[str]
         user_ids = [creator.pk] + [u.pk for u in members]
         transaction.on_commit(partial(events.conversation_changed, conversation.pk, user_ids))
     return conversation
+
+
+def conversation_get_or_create_group(
+    *, creator: User, title: str, usernames: list[str], client_id: str | None = None
+) -> tuple[Conversation, bool]:
+    """`conversation_create_group`, once per `client_id`: returns (group, created). A retry with a
+    `client_id` this creator already used returns the first group as it is now, even when both
+    attempts race (the database's unique constraint decides)."""
+    client_id = client_id or None
+    first = Conversation.objects.filter(created_by=creator, client_id=client_id) if client_id else None
+    if first is not None and (conversation := first.first()) is not None:
+        return conversation, False
+    try:
+        return conversation_create_group(creator=creator, title=title, usernames=usernames, client_id=client_id), True
+    except IntegrityError:
+        if first is None:
+            raise
+        return first.get(), False
 
 
 def _require_group_manager(actor: Participant) -> None:

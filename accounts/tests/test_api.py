@@ -84,7 +84,8 @@ def test_signup_rejects_a_bad_field_with_a_400_naming_it(api, alice, fields, err
     response = signup(api, **fields)
 
     assert response.status_code == 400
-    assert set(response.json()) == {error_field}
+    assert set(response.json()) == {error_field, "code", "detail"}
+    assert response.json()["code"] == "invalid"
     assert all(isinstance(message, str) for message in response.json()[error_field])
     assert list(User.objects.all()) == [alice]
 
@@ -93,7 +94,7 @@ def test_signup_lists_every_missing_field(api):
     response = api.post("/api/auth/signup", {}, format="json")
 
     assert response.status_code == 400
-    assert set(response.json()) == {"email", "username", "password"}
+    assert set(response.json()) == {"email", "username", "password", "code", "detail"}
 
 
 def test_signup_is_rate_limited_per_ip(api, monkeypatch):
@@ -130,14 +131,16 @@ def test_login_gives_the_same_401_for_unknown_user_wrong_password_and_inactive_u
 
     assert [a.status_code for a in answers] == [401, 401, 401]
     assert answers[0].json() == answers[1].json() == answers[2].json()
-    assert set(answers[0].json()) == {"detail"}
+    assert answers[0].json() == {"code": "authentication_failed", "detail": "Invalid username or password."}
     assert all(a.headers.get("WWW-Authenticate", "").startswith("Bearer") for a in answers)
 
 
 def assert_throttled(response) -> None:
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"code", "detail", "retry_after"}
+    assert response.json()["code"] == "rate_limited"
+    assert response.json()["retry_after"] == int(response.headers["Retry-After"])
 
 
 def test_successful_logins_in_a_row_are_never_throttled(api, alice, bob, login_budgets_of_3):

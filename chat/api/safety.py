@@ -1,6 +1,5 @@
 """Safety calls of the REST API: editing and deleting one's messages, reports, blocks."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -10,12 +9,13 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.serializers import UserPublicSerializer
 from chat import moderation, selectors, services
-from chat.api.serializers import MessageSerializer
+from chat.api.serializers import ContentField, MessageSerializer
+from chat.errors import ChatError, ErrorCode
 from chat.models import Message
 
 
 class ContentInput(serializers.Serializer):
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=20_000)
+    content = ContentField()
 
 
 class ReasonInput(serializers.Serializer):
@@ -62,17 +62,28 @@ class ReportView(APIView):
         return Response(ReportOutput(report).data, status=status.HTTP_201_CREATED)
 
 
-class BlockView(APIView):
-    @extend_schema(request=None, responses={201: UserPublicSerializer})
-    def post(self, request: Request, username: str) -> Response:
-        blocked = get_object_or_404(User, username__iexact=username)
-        moderation.user_block(blocker=request.user, blocked=blocked)
-        return Response(UserPublicSerializer(blocked).data, status=status.HTTP_201_CREATED)
+def _user_named(username: str) -> User:
+    user = User.objects.filter(username__iexact=username).first()
+    if user is None:
+        raise ChatError(ErrorCode.USER_NOT_FOUND, "User not found.")
+    return user
 
-    @extend_schema(request=None, responses={204: None})
+
+class BlockView(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: UserPublicSerializer, 200: UserPublicSerializer},
+        description="Block a user: 201, or 200 when they are blocked already.",
+    )
+    def post(self, request: Request, username: str) -> Response:
+        blocked = _user_named(username)
+        _, created = moderation.user_block(blocker=request.user, blocked=blocked)
+        return Response(UserPublicSerializer(blocked).data, status=201 if created else 200)
+
+    @extend_schema(request=None, responses={204: None}, description="Lift a block; 404 `not_blocked` if none.")
     def delete(self, request: Request, username: str) -> Response:
-        blocked = get_object_or_404(User, username__iexact=username)
-        moderation.user_unblock(blocker=request.user, blocked=blocked)
+        if not moderation.user_unblock(blocker=request.user, blocked=_user_named(username)):
+            raise ChatError(ErrorCode.NOT_BLOCKED, "You do not block this user.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,6 +10,7 @@ declared fields, from which drf-spectacular builds the schema, and return what t
 from datetime import datetime
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
@@ -149,9 +150,27 @@ class ConversationSerializer(serializers.ModelSerializer):
         return _last_message(conversation)
 
 
+class ClientIdField(serializers.CharField):
+    """A client's own id for what it sends: a string on REST as on the sockets (DRF would take a number
+    and make it one), with the socket's wording."""
+
+    default_error_messages = dict.fromkeys(
+        ["invalid", "max_length"], "'client_id' must be a string of at most 64 characters."
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=64, required=False, allow_null=True, allow_blank=True, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class GroupCreateInput(serializers.Serializer):
     title = serializers.CharField(max_length=120)
     usernames = serializers.ListField(child=serializers.CharField(max_length=254), max_length=500, default=list)
+    client_id = ClientIdField()
 
 
 class TitleInput(serializers.Serializer):
@@ -172,12 +191,20 @@ class ReadResult(serializers.Serializer):
     unread_count = serializers.IntegerField()
 
 
+@extend_schema_field({"type": "string", "maxLength": settings.MESSAGE_MAX_LENGTH})
+class ContentField(serializers.CharField):
+    """Message content as sent. Trimming and length are checked by the services, the one rule for REST
+    and sockets alike, so content too long by any amount is `content_too_long` (DRF's max_length would
+    answer its own message); the request size limit keeps absurd bodies out."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+
+
 class MessageCreateInput(serializers.Serializer):
     conversation_id = serializers.IntegerField(min_value=1)
-    # Trimming and length are checked by message_send, the one rule for REST and sockets alike;
-    # the generous max_length only keeps absurd bodies out.
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=settings.MESSAGE_MAX_LENGTH * 4)
-    client_id = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
+    content = ContentField()
+    client_id = ClientIdField()
 
 
 class HistoryQuery(serializers.Serializer):

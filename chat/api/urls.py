@@ -1,6 +1,7 @@
-from django.urls import path, register_converter
+from django.urls import register_converter
 from django.urls.converters import StringConverter
 
+from brewverse.paths import api_path
 from chat.api import presence, safety, views
 
 
@@ -14,31 +15,35 @@ class UsernameConverter(StringConverter):
 register_converter(UsernameConverter, "username")
 
 urlpatterns = [
-    path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),
-    path("conversations/<int:conversation_id>/", views.ConversationDetailView.as_view(), name="conversation-detail"),
-    path(
+    api_path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),
+    api_path(
+        "conversations/<int:conversation_id>/", views.ConversationDetailView.as_view(), name="conversation-detail"
+    ),
+    api_path(
         "conversations/direct/<username:username>", views.DirectConversationView.as_view(), name="conversation-direct"
     ),
-    path("conversations/<int:conversation_id>/read", views.ConversationReadView.as_view(), name="conversation-read"),
-    path("conversations/<int:conversation_id>/members", views.MemberAddView.as_view(), name="member-add"),
-    path(
+    api_path(
+        "conversations/<int:conversation_id>/read", views.ConversationReadView.as_view(), name="conversation-read"
+    ),
+    api_path("conversations/<int:conversation_id>/members", views.MemberAddView.as_view(), name="member-add"),
+    api_path(
         "conversations/<int:conversation_id>/members/<username:username>",
         views.MemberRemoveView.as_view(),
         name="member-remove",
     ),
-    path("messages/<int:conversation_id>", views.MessageHistoryView.as_view(), name="message-history"),
-    path("messages", views.MessageCreateView.as_view(), name="message-create"),
-    path(
+    api_path("messages/<int:conversation_id>", views.MessageHistoryView.as_view(), name="message-history"),
+    api_path("messages", views.MessageCreateView.as_view(), name="message-create"),
+    api_path(
         "messages/<int:conversation_id>/<int:message_id>",
         safety.MessageDetailView.as_view(),
         name="message-detail",
     ),
-    path(
+    api_path(
         "messages/<int:conversation_id>/<int:message_id>/report",
         safety.ReportView.as_view(),
         name="message-report",
     ),
-    path("users/blocked", safety.BlockedListView.as_view(), name="user-blocked-list"),
-    path("users/presence", presence.PresenceListView.as_view(), name="user-presence"),
-    path("users/<username:username>/block", safety.BlockView.as_view(), name="user-block"),
+    api_path("users/blocked", safety.BlockedListView.as_view(), name="user-blocked-list"),
+    api_path("users/presence", presence.PresenceListView.as_view(), name="user-presence"),
+    api_path("users/<username:username>/block", safety.BlockView.as_view(), name="user-block"),
 ]

@@ -48,12 +48,14 @@ class ConversationListView(APIView):
             ConversationSerializer(page, many=True, context={"user": request.user}).data
         )
 
-    @extend_schema(request=GroupCreateInput, responses={201: ConversationSerializer})
+    @extend_schema(request=GroupCreateInput, responses={201: ConversationSerializer, 200: ConversationSerializer})
     def post(self, request: Request) -> Response:
+        """A new group, owned by the caller: 201. With a `client_id` the caller already used, 200 with
+        that first group, so a retried request never makes two."""
         data = GroupCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = services.conversation_create_group(creator=request.user, **data.validated_data)
-        return _conversation_response(request, conversation.pk, status.HTTP_201_CREATED)
+        conversation, created = services.conversation_get_or_create_group(creator=request.user, **data.validated_data)
+        return _conversation_response(request, conversation.pk, 201 if created else 200)
 
 
 class ConversationDetailView(APIView):

@@ -202,7 +202,7 @@ def test_an_unknown_api_url_answers_the_json_404(api_for, alice, path):
     response = api_for(alice).get(path)
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
 
 
 @pytest.mark.django_db
