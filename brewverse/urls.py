@@ -3,6 +3,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 
 from brewverse.health import healthz
 from brewverse.paths import api_path
@@ -19,13 +21,32 @@ def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     return api_error(404, ErrorCode.NOT_FOUND, "Not found.")
 
 
+class _JSONErrors:
+    """The schema views render YAML or HTML; their errors (a 405, say) and OPTIONS answers are JSON
+    like every other answer under /api/."""
+
+    def finalize_response(self, request: Request, response: HttpResponse, *args, **kwargs) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method not in ("GET", "HEAD") or response.status_code >= 400:
+            response.accepted_renderer, response.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
+
+class SchemaView(_JSONErrors, SpectacularAPIView):
+    pass
+
+
+class SchemaDocsView(_JSONErrors, SpectacularSwaggerView):
+    pass
+
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/auth/", include("accounts.urls")),
     path("api/", include("chat.api.urls")),
-    api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    api_path("api/schema/", SchemaView.as_view(), name="schema"),
+    api_path("api/docs/", SchemaDocsView.as_view(url_name="schema"), name="api-docs"),
     re_path(r"^api(?:/|$)", api_not_found),
     # The pages: /signup, /login, /logout, then the app at / and /c/<id>/.
     path("", include("accounts.page_urls")),
