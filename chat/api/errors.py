@@ -72,7 +72,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 def _error_body(exc: exceptions.APIException, status: int) -> dict:
     detail, codes = exc.detail, exc.get_codes()
     if isinstance(detail, dict):  # simplejwt's {"detail", "code", "messages"}; the messages name internals
-        detail, codes = detail.get("detail", ""), codes.get("code", codes.get("detail"))
+        detail, codes = detail.get("detail", ""), str(detail.get("code", codes.get("detail")))
     code = _FOREIGN_CODES.get(codes) or (codes if codes in _KNOWN else _STATUS_CODES.get(status, ErrorCode.INVALID))
     body = {"code": str(code), "detail": str(detail)}
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
