@@ -5,7 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -819,3 +819,38 @@ def test_a_session_caller_needs_the_csrf_token_on_unsafe_methods(alice, bob):
     browser.cookies["csrftoken"] = "a" * 32
     accepted = browser.post("/api/conversations/direct/bob", HTTP_X_CSRFTOKEN="a" * 32)
     assert accepted.status_code == 201
+
+
+def test_creating_a_group_twice_with_one_client_id_returns_the_first(api_for, alice, bob, carol):
+    api = api_for(alice)
+    body = {"title": "Brew crew", "usernames": ["bob"], "client_id": "group-1"}
+
+    first = api.post("/api/conversations/", body, format="json")
+    retry = api.post("/api/conversations", {**body, "title": "Other", "usernames": ["carol"]}, format="json")
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json() == first.json()
+    assert Conversation.objects.filter(is_group=True).count() == 1
+
+
+def test_a_group_client_id_binds_one_creator(api_for, alice, bob):
+    body = {"title": "Brew crew", "client_id": "group-1"}
+
+    answers = [api_for(user).post("/api/conversations/", body, format="json") for user in (alice, bob)]
+    without = [api_for(alice).post("/api/conversations/", {"title": "No id"}, format="json") for _ in range(2)]
+
+    assert [a.status_code for a in answers + without] == [201] * 4
+    assert Conversation.objects.filter(is_group=True).count() == 4
+
+
+def test_the_database_keeps_one_group_per_creator_and_client_id(alice):
+    """Two racing creations both pass the lookup; the unique constraint refuses the second insert,
+    and the retry path returns the first group."""
+    first = services.conversation_create_group(creator=alice, title="A", usernames=[], client_id="race")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        services.conversation_create_group(creator=alice, title="B", usernames=[], client_id="race")
+    assert services.conversation_get_or_create_group(creator=alice, title="B", usernames=[], client_id="race") == (
+        first,
+        False,
+    )

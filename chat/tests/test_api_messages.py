@@ -330,3 +330,14 @@ def test_the_senders_read_pointer_follows_their_own_posts(api_for, alice, bob, c
     participant = Participant.objects.get(conversation=chat, user=alice)
     assert participant.last_read_message_id == mine["id"]
     assert participant.last_delivered_message_id == mine["id"]
+
+
+@pytest.mark.parametrize("client_id", [5, 5.5, True, ["a"], {"a": 1}, "x" * 65])
+def test_a_client_id_that_is_not_a_short_string_is_a_400_as_on_the_socket(api_for, alice, chat, client_id):
+    response = post(api_for(alice), chat.pk, client_id=client_id)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    # The socket's wording (chat/consumers.py), for the same rule.
+    assert response.json()["client_id"] == ["'client_id' must be a string of at most 64 characters."]
+    assert not Message.objects.exists()
