@@ -1,7 +1,7 @@
 """The authentication API: signup, login, token refresh and logout, and the caller's own profile."""
 
 from django.contrib.auth import authenticate, update_session_auth_hash
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -24,6 +24,7 @@ from accounts.serializers import (
     RefreshRotateInput,
     SignupInput,
     TokenPairOutput,
+    TokenRefreshOutput,
 )
 from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle, login_succeeded
 
@@ -83,6 +84,7 @@ class LoginView(_CredentialsInBodyView):
         return Response(_session_payload(user))
 
 
+@extend_schema_view(post=extend_schema(request=RefreshInput, responses=TokenRefreshOutput))
 class RefreshView(TokenRefreshView):
     """Rotates the refresh token; the old one is blacklisted."""
 

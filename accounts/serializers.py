@@ -72,6 +72,11 @@ class RefreshInput(serializers.Serializer):
     refresh = serializers.CharField()
 
 
+class TokenRefreshOutput(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField(help_text="The new refresh token; the one sent stops working.")
+
+
 class RefreshRotateInput(TokenRefreshSerializer):
     """simplejwt's refresh, except that a token of a deleted user is a 401 rather than a crash."""
 

@@ -208,6 +208,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The error codes' enum is named after the one list of them.
+    "ENUM_NAME_OVERRIDES": {"ErrorCode": "chat.errors.ErrorCode"},
 }
 
 # --- Internationalisation and static files ------------------------------------------------------

@@ -22,7 +22,10 @@ class PresenceListView(APIView):
     The `presence` frames on /ws/notifications/ keep it current after this first fetch.
     """
 
-    @extend_schema(responses=PresenceSerializer(many=True))
+    @extend_schema(
+        responses=PresenceSerializer(many=True),
+        description="Everyone who shares a conversation with the caller: online or not, and when last seen.",
+    )
     def get(self, request: Request) -> Response:
         users = list(selectors.contacts_of(request.user.pk).order_by("pk"))
         online = presence.online_user_ids(user.pk for user in users)

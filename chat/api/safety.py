@@ -37,7 +37,7 @@ def _message_for(user: User, conversation_id: int, message_id: int) -> Message:
 
 
 class MessageDetailView(APIView):
-    @extend_schema(request=ContentInput, responses=MessageSerializer)
+    @extend_schema(request=ContentInput, responses=MessageSerializer, description="Edit one of your own messages.")
     def patch(self, request: Request, conversation_id: int, message_id: int) -> Response:
         message = _message_for(request.user, conversation_id, message_id)
         data = ContentInput(data=request.data)
@@ -45,7 +45,11 @@ class MessageDetailView(APIView):
         message = services.message_edit(actor=request.user, message=message, content=data.validated_data["content"])
         return Response(MessageSerializer(message).data)
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Delete one of your own messages: it keeps its place (`seq`), with no content.",
+    )
     def delete(self, request: Request, conversation_id: int, message_id: int) -> Response:
         message = _message_for(request.user, conversation_id, message_id)
         services.message_delete(actor=request.user, message=message)
@@ -53,7 +57,11 @@ class MessageDetailView(APIView):
 
 
 class ReportView(APIView):
-    @extend_schema(request=ReasonInput, responses={201: ReportOutput})
+    @extend_schema(
+        request=ReasonInput,
+        responses={201: ReportOutput},
+        description="Report someone else's message to the moderators, once.",
+    )
     def post(self, request: Request, conversation_id: int, message_id: int) -> Response:
         message = _message_for(request.user, conversation_id, message_id)
         data = ReasonInput(data=request.data)
@@ -80,7 +88,7 @@ class BlockView(APIView):
         _, created = moderation.user_block(blocker=request.user, blocked=blocked)
         return Response(UserPublicSerializer(blocked).data, status=201 if created else 200)
 
-    @extend_schema(request=None, responses={204: None}, description="Lift a block; 404 `not_blocked` if none.")
+    @extend_schema(request=None, responses={204: None}, description="Lift a block: 204, or 404 when there is none.")
     def delete(self, request: Request, username: str) -> Response:
         if not moderation.user_unblock(blocker=request.user, blocked=_user_named(username)):
             raise ChatError(ErrorCode.NOT_BLOCKED, "You do not block this user.")
@@ -88,7 +96,7 @@ class BlockView(APIView):
 
 
 class BlockedListView(APIView):
-    @extend_schema(responses=UserPublicSerializer(many=True))
+    @extend_schema(responses=UserPublicSerializer(many=True), description="The users the caller blocks.")
     def get(self, request: Request) -> Response:
         users = User.objects.filter(blocks_received__blocker=request.user).order_by("username")
         return Response(UserPublicSerializer(users, many=True).data)

@@ -91,14 +91,27 @@ def conversation_payload(conversation: Conversation, *, viewer: User) -> dict:
 class MessageSerializer(serializers.ModelSerializer):
     conversation_id = serializers.IntegerField(read_only=True)
     sender = UserPublicSerializer(read_only=True)
+    deleted = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
-        # `message_payload` adds "deleted".
-        fields = ["id", "conversation_id", "seq", "sender", "content", "created_at", "client_id", "edited_at"]
+        fields = [
+            "id",
+            "conversation_id",
+            "seq",
+            "sender",
+            "content",
+            "created_at",
+            "client_id",
+            "edited_at",
+            "deleted",
+        ]
 
     def to_representation(self, message: Message) -> dict:
         return message_payload(message)
+
+    def get_deleted(self, message: Message) -> bool:
+        return message.deleted_at is not None
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
@@ -142,10 +155,11 @@ class ConversationSerializer(serializers.ModelSerializer):
     def to_representation(self, conversation: Conversation) -> dict:
         return conversation_payload(conversation, viewer=self.context["user"])
 
-    # The method fields' types are read from these, for the schema.
+    @extend_schema_field(UserPublicSerializer(allow_null=True))
     def get_other_user(self, conversation: Conversation) -> dict | None:
         return _other_user(conversation, self.context["user"])
 
+    @extend_schema_field(MessageSerializer(allow_null=True))
     def get_last_message(self, conversation: Conversation) -> dict | None:
         return _last_message(conversation)
 
@@ -208,9 +222,13 @@ class MessageCreateInput(serializers.Serializer):
 
 
 class HistoryQuery(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    before = serializers.IntegerField(min_value=1, required=False)
-    after = serializers.IntegerField(min_value=0, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50, help_text="How many messages, at most.")
+    before = serializers.IntegerField(
+        min_value=1, required=False, help_text="The newest messages with an id below this one (scrolling back)."
+    )
+    after = serializers.IntegerField(
+        min_value=0, required=False, help_text="The oldest messages with an id above this one (catching up)."
+    )
 
     def validate(self, attrs: dict) -> dict:
         if "before" in attrs and "after" in attrs:

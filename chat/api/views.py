@@ -2,7 +2,7 @@
 
 import logging
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,7 +39,12 @@ class ConversationListView(APIView):
     # GET pages; the POST (a new group) answers one conversation and is not paginated.
     pagination_class = ConversationPagination
 
-    @extend_schema(responses=ConversationSerializer(many=True), parameters=[LINK_HEADER])
+    @extend_schema(
+        responses=ConversationSerializer(many=True),
+        parameters=[LINK_HEADER],
+        description="The caller's conversations, most recently active first, a page at a time: the `Link` "
+        "header leads to the next page.",
+    )
     def get(self, request: Request) -> Response:
         """A page of the caller's conversations, most recently active first; the `Link` header leads on."""
         paginator = self.pagination_class()
@@ -48,10 +53,13 @@ class ConversationListView(APIView):
             ConversationSerializer(page, many=True, context={"user": request.user}).data
         )
 
-    @extend_schema(request=GroupCreateInput, responses={201: ConversationSerializer, 200: ConversationSerializer})
+    @extend_schema(
+        request=GroupCreateInput,
+        responses={201: ConversationSerializer, 200: ConversationSerializer},
+        description="A new group owned by the caller, with the named users as members: 201. With a "
+        "`client_id` the caller already used, 200 with that first group, so a retry never makes two.",
+    )
     def post(self, request: Request) -> Response:
-        """A new group, owned by the caller: 201. With a `client_id` the caller already used, 200 with
-        that first group, so a retried request never makes two."""
         data = GroupCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         conversation, created = services.conversation_get_or_create_group(creator=request.user, **data.validated_data)
@@ -59,11 +67,13 @@ class ConversationListView(APIView):
 
 
 class ConversationDetailView(APIView):
-    @extend_schema(responses=ConversationSerializer)
+    @extend_schema(responses=ConversationSerializer, description="One of the caller's conversations.")
     def get(self, request: Request, conversation_id: int) -> Response:
         return _conversation_response(request, conversation_id)
 
-    @extend_schema(request=TitleInput, responses=ConversationSerializer)
+    @extend_schema(
+        request=TitleInput, responses=ConversationSerializer, description="Rename a group (its owner or an admin)."
+    )
     def patch(self, request: Request, conversation_id: int) -> Response:
         actor = selectors.participant_get(request.user, conversation_id)
         data = TitleInput(data=request.data)
@@ -73,7 +83,11 @@ class ConversationDetailView(APIView):
 
 
 class DirectConversationView(APIView):
-    @extend_schema(request=None, responses={200: ConversationSerializer, 201: ConversationSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: ConversationSerializer, 201: ConversationSerializer},
+        description="The caller's direct conversation with this user: 201 when it is new, 200 when it exists.",
+    )
     def post(self, request: Request, username: str) -> Response:
         other = User.objects.filter(username__iexact=username, is_active=True).first()
         if other is None:
@@ -83,7 +97,12 @@ class DirectConversationView(APIView):
 
 
 class ConversationReadView(APIView):
-    @extend_schema(request=ReadInput, responses=ReadResult)
+    @extend_schema(
+        request=ReadInput,
+        responses=ReadResult,
+        description="Mark the conversation read up to `message_id`, or up to its newest message; the read "
+        "pointer never moves back.",
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
         participant = selectors.participant_get(request.user, conversation_id)
         data = ReadInput(data=request.data)
@@ -99,7 +118,11 @@ class ConversationReadView(APIView):
 
 
 class MemberAddView(APIView):
-    @extend_schema(request=UsernameInput, responses={201: ConversationSerializer})
+    @extend_schema(
+        request=UsernameInput,
+        responses={201: ConversationSerializer},
+        description="Add a member to a group (its owner or an admin).",
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
         actor = selectors.participant_get(request.user, conversation_id)
         data = UsernameInput(data=request.data)
@@ -109,7 +132,11 @@ class MemberAddView(APIView):
 
 
 class MemberRemoveView(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Remove a member from a group (its owner or an admin), or leave it (your own username).",
+    )
     def delete(self, request: Request, conversation_id: int, username: str) -> Response:
         actor = selectors.participant_get(request.user, conversation_id)
         services.conversation_remove_member(actor=actor, username=username)
@@ -118,12 +145,10 @@ class MemberRemoveView(APIView):
 
 class MessageHistoryView(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("limit", int, description="1 to 200, default 50"),
-            OpenApiParameter("before", int, description="newest messages with an id below this"),
-            OpenApiParameter("after", int, description="oldest messages with an id above this"),
-        ],
+        parameters=[HistoryQuery],
         responses=MessageSerializer(many=True),
+        description="A page of the conversation's messages in ascending id order: the newest `limit`, or "
+        "those before `before`, or after `after` (not both).",
     )
     def get(self, request: Request, conversation_id: int) -> Response:
         selectors.participant_get(request.user, conversation_id)
@@ -150,7 +175,12 @@ class MessageCreateView(APIView):
     throttle_classes = [MessagePostThrottle]
 
     # 404 for a conversation_id in the body that the caller is not in.
-    @extend_schema(request=MessageCreateInput, responses={200: MessageSerializer, 201: MessageSerializer, 404: ERROR})
+    @extend_schema(
+        request=MessageCreateInput,
+        responses={200: MessageSerializer, 201: MessageSerializer, 404: ERROR},
+        description="Send a message: 201. With a `client_id` the sender already used in this conversation, "
+        "200 with the first message, so a retry never duplicates one.",
+    )
     def post(self, request: Request) -> Response:
         data = MessageCreateInput(data=request.data)
         data.is_valid(raise_exception=True)

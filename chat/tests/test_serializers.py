@@ -38,7 +38,6 @@ class GenericMessage(MessageSerializer):
 
     def to_representation(self, message: Message) -> dict:
         data = generic(self, message)
-        data["deleted"] = message.deleted_at is not None
         if data["deleted"]:
             data["content"] = ""
         return data
