@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -16,6 +17,7 @@ def api_error(status: int, code: ErrorCode, detail: str) -> JsonResponse:
     return JsonResponse({"code": code, "detail": detail}, status=status)
 
 
+@csrf_exempt  # like the API's views: an unknown URL is a 404 for every method, never a CSRF page
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Any other URL under /api/: the API's 404 in every mode (with DEBUG on, Django's is an HTML page)."""
     return api_error(404, ErrorCode.NOT_FOUND, "Not found.")

@@ -116,7 +116,7 @@ def test_a_username_with_a_nul_in_the_url_is_not_found(api_for, seeded, method, 
     response = getattr(client, method)(path.format(group=group))
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
 
 
 @pytest.mark.parametrize("path", ["/api/messages", "/api/auth/login", "/api/conversations/"])
@@ -127,7 +127,7 @@ def test_json_nested_too_deeply_is_a_400(api_for, seeded, path):
     response = client.post(path, "[" * 5000 + "]" * 5000, content_type="application/json")
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "JSON parse error - nested too deeply."}
+    assert response.json() == {"code": "parse_error", "detail": "JSON parse error - nested too deeply."}
 
 
 def test_a_body_over_djangos_limit_is_a_json_400(api_for):
@@ -136,4 +136,4 @@ def test_a_body_over_djangos_limit_is_a_json_400(api_for):
     response = api_for().post("/api/auth/login", body, content_type="application/json")
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "Bad request."}
+    assert response.json() == {"code": "invalid", "detail": "The request body is too large."}

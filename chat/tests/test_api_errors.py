@@ -76,6 +76,12 @@ CASES = [
     ("unknown url", lambda api, u, c: api.get("/api/nothing-here"), 404, "not_found"),
     ("unknown url, bad id", lambda api, u, c: api.get("/api/conversations/abc/"), 404, "not_found"),
     ("unknown url, /api", lambda api, u, c: api.post("/api"), 404, "not_found"),
+    (
+        "unknown url, a session",
+        lambda api, u, c: (api.force_login(u), api.patch("/api/conversations/x/"))[1],
+        404,
+        "not_found",
+    ),
     ("conversation not found", lambda api, u, c: api.get("/api/conversations/999999"), 404, "not_found"),
     ("method", lambda api, u, c: api.put("/api/messages", {}, format="json"), 405, "method_not_allowed"),
     ("method on the schema", lambda api, u, c: api.post("/api/schema/"), 405, "method_not_allowed"),
