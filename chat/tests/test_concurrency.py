@@ -123,3 +123,15 @@ def test_a_client_id_retried_concurrently_creates_one_message(api_for, alice, bo
     assert chat.last_seq == 1
     follow_up = api_for(bob).post("/api/messages", {"conversation_id": chat.pk, "content": "next"}, format="json")
     assert follow_up.json()["seq"] == 2
+
+
+def test_20_simultaneous_group_creations_with_one_client_id_create_one_group(api_for, alice, bob):
+    clients = [api_for(alice) for _ in range(20)]
+    body = {"title": "Brew crew", "usernames": ["bob"], "client_id": "group-1"}
+
+    responses = run_together([lambda api=api: api.post("/api/conversations", body, format="json") for api in clients])
+
+    assert statuses(responses) == {201: 1, 200: 19}
+    assert len({response.json()["id"] for response in responses}) == 1
+    assert Conversation.objects.count() == 1
+    assert Participant.objects.count() == 2
