@@ -66,15 +66,19 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         response.data = _validation_body(exc)
     else:
         response.data = _error_body(exc, response.status_code)
+    if "retry_after" in response.data:
+        response["Retry-After"] = str(response.data["retry_after"])  # DRF's rounds down; both say the same
     return response
 
 
 def _error_body(exc: exceptions.APIException, status: int) -> dict:
     detail, codes = exc.detail, exc.get_codes()
     if isinstance(detail, dict):  # simplejwt's {"detail", "code", "messages"}; the messages name internals
-        detail, codes = detail.get("detail", ""), str(detail.get("code", codes.get("detail")))
-    code = _FOREIGN_CODES.get(codes) or (codes if codes in _KNOWN else _STATUS_CODES.get(status, ErrorCode.INVALID))
-    body = {"code": str(code), "detail": str(detail)}
+        detail, codes = detail.get("detail", ""), detail.get("code", codes.get("detail"))
+    code, detail = str(_first(codes)), str(_first(detail))
+    fallback = _STATUS_CODES.get(status, ErrorCode.INTERNAL if status >= 500 else ErrorCode.INVALID)
+    code = _FOREIGN_CODES.get(code) or (code if code in _KNOWN else fallback)
+    body = {"code": str(code), "detail": detail}
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         body["retry_after"] = math.ceil(exc.wait)
     return body

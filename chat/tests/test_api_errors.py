@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import InterfaceError, OperationalError
 from django.test import override_settings
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException, AuthenticationFailed, Throttled
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -194,3 +194,26 @@ def test_a_drf_field_error_is_invalid_with_its_first_message(api_for, alice):
     assert body["code"] == "invalid"
     assert set(body) == {"code", "detail", "title", "usernames"}
     assert body["detail"] == body["title"][0]
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (AuthenticationFailed("User is inactive", code="user_inactive"), 401, "token_not_valid"),
+        (APIException(["one", "two"]), 500, "internal"),
+        (Throttled(wait=1.2), 429, "rate_limited"),
+    ],
+)
+def test_codes_that_are_not_ours_become_ours(exc, status, code):
+    response = exception_handler(exc, {})
+
+    assert response.status_code == status
+    assert response.data["code"] == code
+    assert isinstance(response.data["detail"], str)
+
+
+def test_retry_after_is_whole_seconds_rounded_up_in_body_and_header():
+    response = exception_handler(Throttled(wait=1.2), {})
+
+    assert response.data["retry_after"] == 2
+    assert response["Retry-After"] == "2"
