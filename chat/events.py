@@ -238,6 +238,30 @@ def read_moved(participant: Participant) -> None:
 
 
 @after_commit
+def unread_changed(message: Message) -> None:
+    """A message was deleted or restored: the badges of the members who had not read it follow.
+
+    Each gets a `read` frame (their pointer as it was, their counts as they are now) on their
+    notification sockets, the frame their devices already update badges from.
+    """
+    participants = selectors.unread_counts_behind(message)
+    if not participants:
+        return
+    totals = selectors.unread_totals([p.user_id for p in participants])
+    sends = []
+    for participant in participants:
+        frame = {
+            "type": "read",
+            "conversation_id": participant.conversation_id,
+            "last_read_message_id": participant.last_read_message_id,
+            "unread_count": max(participant.unread, 0),
+            "total_unread": totals.get(participant.user_id, 0),
+        }
+        sends.append((user_group(participant.user_id), _frame(frame)))
+    _publish(sends)
+
+
+@after_commit
 def conversation_changed(conversation_id: int, user_ids: list[int]) -> None:
     """Each member's own view of the conversation (their unread count differs) to their devices."""
     users = User.objects.filter(pk__in=user_ids)

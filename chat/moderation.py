@@ -63,6 +63,7 @@ def _set_removed(*, moderator: User, message: Message, reason: str, removed: boo
         )
         announce = events.message_deleted if removed else events.message_updated
         transaction.on_commit(partial(announce, message))
+        transaction.on_commit(partial(events.unread_changed, message))
     return message
 
 

@@ -344,4 +344,5 @@ def message_delete(*, actor: User, message: Message) -> Message:
     with transaction.atomic():
         message.save(update_fields=["deleted_at", "deleted_by"])
         transaction.on_commit(partial(events.message_deleted, message))
+        transaction.on_commit(partial(events.unread_changed, message))
     return message
