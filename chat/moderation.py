@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
-from chat import events
+from chat import events, presence, selectors
 from chat.errors import ChatError, ErrorCode
 from chat.models import AuditEntry, Block, Message, Participant, Report
 
@@ -118,6 +118,7 @@ def user_block(*, blocker: User, blocked: User) -> Block:
         block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
         if created:
             transaction.on_commit(partial(_announce_blocks, blocker.pk))
+            transaction.on_commit(partial(_show_presence, blocker, blocked.pk, hidden=True))
     return block
 
 
@@ -126,6 +127,14 @@ def user_unblock(*, blocker: User, blocked: User) -> None:
         deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
         if deleted:
             transaction.on_commit(partial(_announce_blocks, blocker.pk))
+            transaction.on_commit(partial(_show_presence, blocker, blocked.pk, hidden=False))
+
+
+def _show_presence(user: User, viewer_id: int, *, hidden: bool) -> None:
+    """A block makes the blocker look offline to the blocked user at once; an unblock shows their
+    presence again. Only between contacts: nobody else sees it anyway."""
+    if selectors.contacts_of(viewer_id).filter(pk=user.pk).exists():
+        events.presence_shown(user, viewer_id, None if hidden else presence.is_online(user.pk))
 
 
 def _announce_blocks(user_id: int) -> None:

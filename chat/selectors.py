@@ -67,12 +67,27 @@ def _unread(*, participant: str, conversation: str):
     )
 
 
-def conversation_list_for(user: User) -> QuerySet[Conversation]:
-    """The user's conversations, most recently active first, ready to serialize in 3 queries.
+def _latest_messages(user: User) -> QuerySet[Message]:
+    """The newest message of each conversation that the user can see: the last one, unless they
+    blocked its sender (their messages are hidden from the user, previews included)."""
+    blocked = blocked_ids_of(user.pk)
+    if not blocked:
+        return Message.objects.filter(seq=F("conversation__last_seq"))
+    visible = (
+        Message.objects.filter(conversation_id=OuterRef("conversation_id"))
+        .exclude(sender_id__in=blocked)
+        .order_by("-seq")
+        .values("pk")[:1]
+    )
+    return Message.objects.filter(pk__in=Participant.objects.filter(user=user).values(latest=Subquery(visible)))
 
-    Each row carries the caller's own `unread_count` (leaving out what they blocked) and
+
+def conversation_list_for(user: User) -> QuerySet[Conversation]:
+    """The user's conversations, most recently active first, ready to serialize in 4 queries.
+
+    Each row carries the caller's own `unread_count` (leaving out what they cannot see) and
     `my_last_read_message_id`, its participants (with their users) and `latest` (a one-element list
-    holding the newest message, if any).
+    holding the newest message they can see, if any).
     """
     return (
         Conversation.objects.annotate(me=FilteredRelation("participants", condition=Q(participants__user=user)))
@@ -86,11 +101,7 @@ def conversation_list_for(user: User) -> QuerySet[Conversation]:
                 "participants",
                 queryset=Participant.objects.select_related("user").order_by("joined_at", "id"),
             ),
-            Prefetch(
-                "messages",
-                queryset=Message.objects.filter(seq=F("conversation__last_seq")).select_related("sender"),
-                to_attr="latest",
-            ),
+            Prefetch("messages", queryset=_latest_messages(user).select_related("sender"), to_attr="latest"),
         )
         .order_by("-updated_at", "-id")
     )
@@ -149,6 +160,15 @@ def message_history(
     if before is not None:
         messages = messages.filter(id__lt=before)
     return list(reversed(messages.order_by("-id")[:limit]))
+
+
+def newest_message_ref(conversation_id: int) -> dict | None:
+    """The `id` and `seq` of a conversation's newest message, whoever sent it, or None."""
+    return (
+        Message.objects.filter(conversation_id=conversation_id, seq=F("conversation__last_seq"))
+        .values("id", "seq")
+        .first()
+    )
 
 
 def messages_after_seq(
@@ -286,6 +306,16 @@ def blocked_ids_of(user_id: int) -> set[int]:
 
 
 def contacts_of(user_id: int) -> QuerySet[User]:
-    """Everyone who shares a conversation with the user (not the user): who sees their presence."""
+    """Everyone who shares a conversation with the user (not the user)."""
     shared = Participant.objects.filter(conversation__participants__user_id=user_id).values("user_id")
     return User.objects.filter(pk__in=shared).exclude(pk=user_id)
+
+
+def presence_audience(user_id: int) -> QuerySet[User]:
+    """Who sees the user's presence: their contacts, but not those the user blocked."""
+    return contacts_of(user_id).exclude(pk__in=Block.objects.filter(blocker_id=user_id).values("blocked_id"))
+
+
+def presence_contacts(user_id: int) -> QuerySet[User]:
+    """Whose presence the user sees: their contacts, but not those who blocked the user."""
+    return contacts_of(user_id).exclude(pk__in=Block.objects.filter(blocked_id=user_id).values("blocker_id"))
