@@ -170,3 +170,20 @@ async def test_the_blocked_user_does_not_see_the_blockers_presence(sockets, api_
     await database_sync_to_async(moderation.user_unblock)(blocker=alice, blocked=bob)
     assert (await presence_of_user(bob_notes, "alice"))["online"] is True
     assert "alice" in await database_sync_to_async(presence_of)(bob)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_rename_reaches_the_blocker_with_only_what_they_can_see(sockets, api_for, alice, bob, carol):
+    bobs = await database_sync_to_async(services.conversation_create_group)(
+        creator=bob, title="bob's", usernames=["alice", "carol"]
+    )
+    await database_sync_to_async(send)(carol, bobs, "from carol")
+    await database_sync_to_async(send)(bob, bobs, "from bob")
+    await database_sync_to_async(moderation.user_block)(blocker=alice, blocked=bob)
+    alice_notes = await sockets.notifications(alice)
+    api = await database_sync_to_async(api_for)(bob)
+    renamed = await database_sync_to_async(api.patch)(f"/api/conversations/{bobs.pk}/", {"title": "new"}, format="json")
+    assert renamed.status_code == 200
+    frame = await receive(alice_notes)
+    assert frame["type"] == "conversation"
+    assert (frame["conversation"]["title"], frame["conversation"]["last_message"]["content"]) == ("new", "from carol")
