@@ -130,6 +130,7 @@ def user_unblock(*, blocker: User, blocked: User) -> None:
             transaction.on_commit(partial(_show_presence, blocker, blocked.pk, hidden=False))
 
 
+@events.after_commit  # presence lives in Redis: an outage must not turn the committed block into a 500
 def _show_presence(user: User, viewer_id: int, *, hidden: bool) -> None:
     """A block makes the blocker look offline to the blocked user at once; an unblock shows their
     presence again. Only between contacts: nobody else sees it anyway."""
