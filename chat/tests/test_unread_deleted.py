@@ -127,3 +127,19 @@ async def test_a_delete_or_removal_updates_the_badges_of_those_who_had_not_read_
 
     await database_sync_to_async(moderation.message_restore)(moderator=moderator, message=removed, reason="no")
     assert ((await next_read(alice_notes))["unread_count"], (await next_read(bob_notes))["unread_count"]) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_a_deleted_message_from_a_blocked_user_is_left_out_once(api_for, alice, bob, carol, group):
+    moderation.user_block(blocker=carol, blocked=bob)
+    services.message_delete(actor=bob, message=send(bob, group, "hidden and deleted"))
+    send(bob, group, "hidden")
+    latest = send(alice, group, "seen")
+
+    assert unread_in(api_for(carol), group.pk) == 1
+    assert selectors.unread_totals([carol.pk]) == {carol.pk: 1}
+    counts = {
+        user_id: (here, total) for user_id, here, total in selectors.message_recipients(group.pk, alice.pk, latest.seq)
+    }
+    assert counts[carol.pk] == (1, 1)
+    assert counts[bob.pk] == (1, 1)
