@@ -11,7 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.models import User
 from chat import moderation
@@ -145,20 +146,26 @@ class MessageAdmin(KeptRecordAdmin):
 
     @admin.display(description="in context")
     def context(self, message: Message) -> str:
+        """The message among its neighbours. Every user-written part is a format_html_join argument,
+        escaped once and never parsed as a format string (a message saying `{}` must not break it)."""
         around = Message.objects.filter(
             conversation_id=message.conversation_id, seq__gte=message.seq - 5, seq__lte=message.seq + 5
         ).select_related("sender")
-        rows = [
-            format_html(
-                "<tr{}><td>#{}</td><td>{}</td><td>{}</td></tr>",
-                format_html(' style="background:#fff3cd"') if m.pk == message.pk else "",
-                m.seq,
-                m.sender.username,
-                ("[deleted] " if m.deleted_at else "") + m.content,
-            )
-            for m in around
-        ]
-        return format_html("<table>{}</table>", format_html("".join(rows)))
+        highlight = mark_safe(' style="background:#fff3cd"')
+        rows = format_html_join(
+            "",
+            "<tr{}><td>#{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    highlight if m.pk == message.pk else "",
+                    m.seq,
+                    m.sender.username,
+                    ("[deleted] " if m.deleted_at else "") + m.content,
+                )
+                for m in around
+            ),
+        )
+        return format_html("<table>{}</table>", rows)
 
     remove_messages = reason_action(
         "Remove selected messages (soft delete, for everyone)",

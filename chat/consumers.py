@@ -427,6 +427,8 @@ class ChatConsumer(BaseConsumer):
             return
         if frame["type"] in ("message_updated", "message_deleted") and self._hidden(frame["message"]):
             return
+        if frame["type"] == "typing" and frame["user"]["id"] in self.hidden_senders:
+            return
         await super().frame_send(event)
 
     def _hidden(self, message: dict) -> bool:

@@ -238,6 +238,30 @@ def read_moved(participant: Participant) -> None:
 
 
 @after_commit
+def unread_changed(message: Message) -> None:
+    """A message was deleted or restored: the badges of the members who had not read it follow.
+
+    Each gets a `read` frame (their pointer as it was, their counts as they are now) on their
+    notification sockets, the frame their devices already update badges from.
+    """
+    participants = selectors.unread_counts_behind(message)
+    if not participants:
+        return
+    totals = selectors.unread_totals([p.user_id for p in participants])
+    sends = []
+    for participant in participants:
+        frame = {
+            "type": "read",
+            "conversation_id": participant.conversation_id,
+            "last_read_message_id": participant.last_read_message_id,
+            "unread_count": max(participant.unread, 0),
+            "total_unread": totals.get(participant.user_id, 0),
+        }
+        sends.append((user_group(participant.user_id), _frame(frame)))
+    _publish(sends)
+
+
+@after_commit
 def conversation_changed(conversation_id: int, user_ids: list[int]) -> None:
     """Each member's own view of the conversation (their unread count differs) to their devices."""
     users = User.objects.filter(pk__in=user_ids)
@@ -295,21 +319,35 @@ def sockets_revoked(user_id: int, conversation_ids: list[int]) -> None:
     _publish([(user_group(user_id), revoked)] + [(member_group(cid, user_id), revoked) for cid in conversation_ids])
 
 
-@after_commit
-def presence_changed(user_id: int, online: bool, last_seen_at) -> None:
-    """A user came online or went offline: a `presence` frame to everyone sharing a conversation with them."""
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        return
-    frame = {
+def _presence_frame(user: User, online: bool, last_seen_at) -> dict:
+    return {
         "type": "presence",
         "user": UserPublicSerializer(user).data,
         "online": online,
         "last_seen_at": DateTimeField().to_representation(last_seen_at) if last_seen_at else None,
     }
-    sends = [(user_group(pk), _frame(frame)) for pk in selectors.contacts_of(user_id).values_list("pk", flat=True)]
+
+
+@after_commit
+def presence_changed(user_id: int, online: bool, last_seen_at) -> None:
+    """A user came online or went offline: a `presence` frame to everyone sharing a conversation with
+    them, except those they blocked."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    frame = _presence_frame(user, online, last_seen_at)
+    audience = selectors.presence_audience(user_id).values_list("pk", flat=True)
+    sends = [(user_group(pk), _frame(frame)) for pk in audience]
     if sends:
         _publish(sends)
+
+
+@after_commit
+def presence_shown(user: User, viewer_id: int, online: bool | None) -> None:
+    """A block hid `user`'s presence from `viewer_id` (`online` None: they look offline, never seen),
+    or an unblock shows it again: one `presence` frame to the viewer's devices."""
+    frame = _presence_frame(user, bool(online), None if online is None else user.last_seen_at)
+    _publish([(user_group(viewer_id), _frame(frame))])
 
 
 def blocks_changed(user_id: int, conversation_ids: list[int]) -> None:

@@ -99,7 +99,13 @@ class Message(models.Model):
             ),
         ]
         # History pages walk a conversation by id; (conversation, seq) is covered by the constraint.
-        indexes = [models.Index(fields=["conversation", "id"], name="message_history_idx")]
+        # Unread counts leave deleted messages out: they are few, and found through an index of their own.
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="message_history_idx"),
+            models.Index(
+                fields=["conversation", "seq"], condition=Q(deleted_at__isnull=False), name="message_deleted_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} in {self.conversation_id} by {self.sender_id}"

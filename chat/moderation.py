@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
-from chat import events
+from chat import events, presence, selectors
 from chat.errors import ChatError, ErrorCode
 from chat.models import AuditEntry, Block, Message, Participant, Report
 
@@ -68,6 +68,7 @@ def _set_removed(*, moderator: User, message: Message, reason: str, removed: boo
         )
         announce = events.message_deleted if removed else events.message_updated
         transaction.on_commit(partial(announce, message))
+        transaction.on_commit(partial(events.unread_changed, message))
     return message
 
 
@@ -123,6 +124,7 @@ def user_block(*, blocker: User, blocked: User) -> tuple[Block, bool]:
         block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
         if created:
             transaction.on_commit(partial(_announce_blocks, blocker.pk))
+            transaction.on_commit(partial(_show_presence, blocker, blocked.pk, hidden=True))
     return block, created
 
 
@@ -132,7 +134,16 @@ def user_unblock(*, blocker: User, blocked: User) -> bool:
         deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
         if deleted:
             transaction.on_commit(partial(_announce_blocks, blocker.pk))
+            transaction.on_commit(partial(_show_presence, blocker, blocked.pk, hidden=False))
     return bool(deleted)
+
+
+@events.after_commit  # presence lives in Redis: an outage must not turn the committed block into a 500
+def _show_presence(user: User, viewer_id: int, *, hidden: bool) -> None:
+    """A block makes the blocker look offline to the blocked user at once; an unblock shows their
+    presence again. Only between contacts: nobody else sees it anyway."""
+    if selectors.contacts_of(viewer_id).filter(pk=user.pk).exists():
+        events.presence_shown(user, viewer_id, None if hidden else presence.is_online(user.pk))
 
 
 def _announce_blocks(user_id: int) -> None:

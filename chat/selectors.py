@@ -24,45 +24,70 @@ from chat.errors import ChatError, ConversationNotFound, ErrorCode
 from chat.models import Block, Conversation, Message, Participant
 
 
-def _hidden_unread(participant: str) -> Case:
-    """How many messages past a participant's read pointer come from users they blocked.
+def _count(messages: QuerySet[Message]) -> Coalesce:
+    """How many of `messages` (a subquery with OuterRefs), 0 for none."""
+    counted = messages.order_by().values("conversation_id").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), 0)
 
-    History leaves those messages out for the participant, so no unread count may include them.
-    `participant` is the path from the outer query to the Participant row ("" on a Participant
-    queryset). Counted at read time, so a block hides older messages too and an unblock counts them
-    again. Most users block nobody: for them a probe of chat_block(blocker_id) settles it, and the
-    database never runs the count.
+
+def _hidden_unread(*, participant: str, conversation: str) -> Case:
+    """How many messages past a participant's read pointer they cannot see: deleted ones, and ones
+    from users they blocked.
+
+    History shows neither, so no unread count may include them. `participant` and `conversation`
+    are the paths from the outer query to the Participant and Conversation rows ("" for the model
+    queried). Counted at read time, so a delete, a restore, a block and an unblock all change every
+    count fetched after them. Neither count runs where nothing is unread; deleted messages are found
+    through their own partial index, and most users block nobody: for them a probe of
+    chat_block(blocker_id) settles it.
     """
     blocker = OuterRef(f"{participant}user_id")
-    blocked = Block.objects.filter(blocker_id=OuterRef(blocker)).values("blocked_id")
-    hidden = (
-        Message.objects.filter(
-            conversation_id=OuterRef(f"{participant}conversation_id"),
-            seq__gt=OuterRef(f"{participant}last_read_seq"),
-            sender_id__in=blocked,
-        )
-        .order_by()
-        .values("conversation_id")
-        .annotate(hidden=Count("pk"))
-        .values("hidden")
+    unread = Message.objects.filter(
+        conversation_id=OuterRef(f"{participant}conversation_id"), seq__gt=OuterRef(f"{participant}last_read_seq")
     )
+    blocked = Block.objects.filter(blocker_id=OuterRef(blocker)).values("blocked_id")
+    deleted = _count(unread.filter(deleted_at__isnull=False))
+    hidden = _count(unread.filter(deleted_at__isnull=True, sender_id__in=blocked))
+    blocks_someone = Exists(Block.objects.filter(blocker_id=blocker))
     return Case(
-        When(Exists(Block.objects.filter(blocker_id=blocker)), then=Coalesce(Subquery(hidden), 0)),
+        When(
+            Q(**{f"{conversation}last_seq__gt": F(f"{participant}last_read_seq")}),
+            then=deleted + Case(When(blocks_someone, then=hidden), default=0),
+        ),
         default=0,
     )
 
 
 def _unread(*, participant: str, conversation: str):
     """A participant's unread count: messages past their read pointer that they can see."""
-    return F(f"{conversation}last_seq") - F(f"{participant}last_read_seq") - _hidden_unread(participant)
+    return (
+        F(f"{conversation}last_seq")
+        - F(f"{participant}last_read_seq")
+        - _hidden_unread(participant=participant, conversation=conversation)
+    )
+
+
+def _latest_messages(user: User) -> QuerySet[Message]:
+    """The newest message of each conversation that the user can see: the last one, unless they
+    blocked its sender (their messages are hidden from the user, previews included)."""
+    blocked = blocked_ids_of(user.pk)
+    if not blocked:
+        return Message.objects.filter(seq=F("conversation__last_seq"))
+    visible = (
+        Message.objects.filter(conversation_id=OuterRef("conversation_id"))
+        .exclude(sender_id__in=blocked)
+        .order_by("-seq")
+        .values("pk")[:1]
+    )
+    return Message.objects.filter(pk__in=Participant.objects.filter(user=user).values(latest=Subquery(visible)))
 
 
 def conversation_list_for(user: User) -> QuerySet[Conversation]:
-    """The user's conversations, most recently active first, ready to serialize in 3 queries.
+    """The user's conversations, most recently active first, ready to serialize in 4 queries.
 
-    Each row carries the caller's own `unread_count` (leaving out what they blocked) and
+    Each row carries the caller's own `unread_count` (leaving out what they cannot see) and
     `my_last_read_message_id`, its participants (with their users) and `latest` (a one-element list
-    holding the newest message, if any).
+    holding the newest message they can see, if any).
     """
     return (
         Conversation.objects.annotate(me=FilteredRelation("participants", condition=Q(participants__user=user)))
@@ -76,11 +101,7 @@ def conversation_list_for(user: User) -> QuerySet[Conversation]:
                 "participants",
                 queryset=Participant.objects.select_related("user").order_by("joined_at", "id"),
             ),
-            Prefetch(
-                "messages",
-                queryset=Message.objects.filter(seq=F("conversation__last_seq")).select_related("sender"),
-                to_attr="latest",
-            ),
+            Prefetch("messages", queryset=_latest_messages(user).select_related("sender"), to_attr="latest"),
         )
         .order_by("-updated_at", "-id")
     )
@@ -141,6 +162,15 @@ def message_history(
     return list(reversed(messages.order_by("-id")[:limit]))
 
 
+def newest_message_ref(conversation_id: int) -> dict | None:
+    """The `id` and `seq` of a conversation's newest message, whoever sent it, or None."""
+    return (
+        Message.objects.filter(conversation_id=conversation_id, seq=F("conversation__last_seq"))
+        .values("id", "seq")
+        .first()
+    )
+
+
 def messages_after_seq(
     conversation_id: int, after_seq: int, *, before_seq: int | None = None, limit: int = 200
 ) -> list[Message]:
@@ -162,6 +192,18 @@ def participant_unread(participant_id: int) -> int:
     return max(unread or 0, 0)
 
 
+def unread_counts_behind(message: Message) -> list[Participant]:
+    """The members whose unread count a deletion or restore of `message` changes, in one query: those
+    who have not read up to it, but not its sender nor those who blocked the sender (their counts
+    never held it). Each carries `unread`, their count in the conversation as it stands now."""
+    return list(
+        Participant.objects.filter(conversation_id=message.conversation_id, last_read_seq__lt=message.seq)
+        .exclude(user_id=message.sender_id)
+        .exclude(user__blocks_made__blocked_id=message.sender_id)
+        .annotate(unread=_unread(participant="", conversation="conversation__"))
+    )
+
+
 def unread_totals(user_ids: Iterable[int]) -> dict[int, int]:
     """Each user's unread count over all their conversations, in one query."""
     rows = (
@@ -174,9 +216,25 @@ def unread_totals(user_ids: Iterable[int]) -> dict[int, int]:
 
 # A join, not a subquery per recipient: PostgreSQL plans it well even before it has statistics of
 # fresh tables (a correlated subquery was planned as a scan of every conversation per recipient).
-# Whether the recipient blocks anyone is one index probe; what they hid is counted only for those who do.
+# Deleted messages past a read pointer are counted from their partial index, and only in conversations
+# with something unread. Whether the recipient blocks anyone is one index probe; what they hid is
+# counted only for those who do.
+_DELETED_AFTER = f"""
+    (SELECT COUNT(*) FROM {Message._meta.db_table} d
+     WHERE d.conversation_id = {{conversation}} AND d.seq > {{pointer}} {{upto}} AND d.deleted_at IS NOT NULL)"""
+_DELETED_UNREAD_THERE = _DELETED_AFTER.format(
+    conversation="mine.conversation_id", pointer="mine.last_read_seq", upto=""
+)
+_DELETED_UNREAD_HERE = _DELETED_AFTER.format(
+    conversation="p.conversation_id", pointer="p.last_read_seq", upto="AND d.seq <= %(seq)s"
+)
 _MESSAGE_RECIPIENTS = f"""
-    SELECT p.user_id, p.last_read_seq, SUM(c.last_seq - mine.last_read_seq) AS total_unread,
+    SELECT p.user_id, p.last_read_seq,
+           SUM(CASE WHEN c.last_seq > mine.last_read_seq
+                    THEN c.last_seq - mine.last_read_seq
+                         - {_DELETED_UNREAD_THERE}
+                    ELSE 0 END) AS total_unread,
+           {_DELETED_UNREAD_HERE} AS deleted_here,
            EXISTS (SELECT 1 FROM {Block._meta.db_table} WHERE blocker_id = p.user_id) AS blocks_someone
     FROM {Participant._meta.db_table} p
     JOIN {Participant._meta.db_table} mine ON mine.user_id = p.user_id
@@ -184,11 +242,12 @@ _MESSAGE_RECIPIENTS = f"""
     WHERE p.conversation_id = %(conversation)s AND p.user_id <> %(sender)s
       AND NOT EXISTS (SELECT 1 FROM {Block._meta.db_table} b
                       WHERE b.blocker_id = p.user_id AND b.blocked_id = %(sender)s)
-    GROUP BY p.id, p.user_id, p.last_read_seq"""
+    GROUP BY p.id, p.user_id, p.last_read_seq, p.conversation_id"""
 
-# `_hidden_unread` in SQL, for the few recipients who block someone: per blocker, the hidden messages
-# past their read pointers, in this conversation up to the new message, and in all their conversations.
-# Plain SQL like the query above (see `message_recipients`), so it cannot reuse the ORM expression.
+# `_hidden_unread`'s blocked part in SQL, for the few recipients who block someone: per blocker, the
+# live messages from those they blocked past their read pointers (deleted ones are counted above), in
+# this conversation up to the new message, and in all their conversations. Plain SQL like the query
+# above (see `message_recipients`), so it cannot reuse the ORM expression.
 _HIDDEN_UNREAD = f"""
     SELECT b.blocker_id,
            SUM(CASE WHEN r.conversation_id = %(conversation)s AND m.seq <= %(seq)s THEN 1 ELSE 0 END),
@@ -196,7 +255,7 @@ _HIDDEN_UNREAD = f"""
     FROM {Block._meta.db_table} b
     JOIN {Participant._meta.db_table} r ON r.user_id = b.blocker_id
     JOIN {Message._meta.db_table} m ON m.conversation_id = r.conversation_id
-     AND m.sender_id = b.blocked_id AND m.seq > r.last_read_seq
+     AND m.sender_id = b.blocked_id AND m.seq > r.last_read_seq AND m.deleted_at IS NULL
     WHERE b.blocker_id IN ({{blockers}})
     GROUP BY b.blocker_id"""
 
@@ -204,7 +263,8 @@ _HIDDEN_UNREAD = f"""
 def message_recipients(conversation_id: int, sender_id: int, seq: int) -> list[tuple[int, int, int]]:
     """Who hears of a new message: every other member who has not blocked the sender, as (user_id,
     unread count here up to message `seq`, unread total over all their conversations), both leaving
-    out messages from users they blocked. One query; a second only when a recipient blocks someone.
+    out deleted messages and messages from users they blocked. One query; a second only when a
+    recipient blocks someone.
 
     Runs once per message, so it is plain SQL: building the same query through the ORM cost more
     than running it (a third of a loaded server's CPU, by py-spy).
@@ -213,7 +273,7 @@ def message_recipients(conversation_id: int, sender_id: int, seq: int) -> list[t
     with connection.cursor() as cursor:
         cursor.execute(_MESSAGE_RECIPIENTS, params)
         rows = cursor.fetchall()
-        blockers = [user_id for user_id, _, _, blocks_someone in rows if blocks_someone]
+        blockers = [user_id for user_id, _, _, _, blocks_someone in rows if blocks_someone]
         hidden: dict[int, tuple[int, int]] = {}
         if blockers:
             names = {f"blocker{n}": user_id for n, user_id in enumerate(blockers)}
@@ -221,10 +281,11 @@ def message_recipients(conversation_id: int, sender_id: int, seq: int) -> list[t
             cursor.execute(_HIDDEN_UNREAD.format(blockers=placeholders), {**params, **names})
             hidden = {user_id: (int(here), int(total)) for user_id, here, total in cursor.fetchall()}
     recipients = []
-    for user_id, last_read_seq, total, _ in rows:
+    for user_id, last_read_seq, total, deleted_here, _ in rows:
         hidden_here, hidden_total = hidden.get(user_id, (0, 0))
+        here = seq - last_read_seq - deleted_here - hidden_here
         # SUM is NUMERIC on PostgreSQL (a Decimal here), INTEGER on SQLite.
-        recipients.append((user_id, max(seq - last_read_seq - hidden_here, 0), int(total or 0) - hidden_total))
+        recipients.append((user_id, max(here, 0), int(total or 0) - hidden_total))
     return recipients
 
 
@@ -245,6 +306,16 @@ def blocked_ids_of(user_id: int) -> set[int]:
 
 
 def contacts_of(user_id: int) -> QuerySet[User]:
-    """Everyone who shares a conversation with the user (not the user): who sees their presence."""
+    """Everyone who shares a conversation with the user (not the user)."""
     shared = Participant.objects.filter(conversation__participants__user_id=user_id).values("user_id")
     return User.objects.filter(pk__in=shared).exclude(pk=user_id)
+
+
+def presence_audience(user_id: int) -> QuerySet[User]:
+    """Who sees the user's presence: their contacts, but not those the user blocked."""
+    return contacts_of(user_id).exclude(pk__in=Block.objects.filter(blocker_id=user_id).values("blocked_id"))
+
+
+def presence_contacts(user_id: int) -> QuerySet[User]:
+    """Whose presence the user sees: their contacts, but not those who blocked the user."""
+    return contacts_of(user_id).exclude(pk__in=Block.objects.filter(blocked_id=user_id).values("blocker_id"))

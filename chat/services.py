@@ -197,6 +197,7 @@ def conversation_create_group(
     """A group owned by its creator, with the named users as members."""
     title = _clean_title(title)
     members = [u for u in _users_by_username(usernames) if u.pk != creator.pk]
+    _refuse_across_blocks(creator, [u.pk for u in members])
     with transaction.atomic():
         conversation = Conversation.objects.create(
             is_group=True, title=title, created_by=creator, client_id=client_id or None
@@ -228,6 +229,13 @@ def conversation_get_or_create_group(
         return first.get(), False
 
 
+def _refuse_across_blocks(actor: User, user_ids: list[int]) -> None:
+    """Nobody puts someone in a group across a block, whichever way it stands: a 403 `blocked`, as
+    for a direct conversation."""
+    if user_ids and is_blocked_between(actor.pk, user_ids):
+        raise ChatError(ErrorCode.BLOCKED, "You cannot add a user you blocked or who blocked you.")
+
+
 def _require_group_manager(actor: Participant) -> None:
     if not actor.conversation.is_group:
         raise ChatError(ErrorCode.NOT_A_GROUP, "A direct conversation has exactly its two members.")
@@ -252,6 +260,7 @@ def conversation_rename(*, actor: Participant, title: str) -> Conversation:
 def conversation_add_member(*, actor: Participant, username: str) -> Participant:
     _require_group_manager(actor)
     (user,) = _users_by_username([username], field="username")
+    _refuse_across_blocks(actor.user, [user.pk])
     conversation = actor.conversation
     try:
         with transaction.atomic():
@@ -366,4 +375,5 @@ def message_delete(*, actor: User, message: Message) -> Message:
     with transaction.atomic():
         message.save(update_fields=["deleted_at", "deleted_by"])
         transaction.on_commit(partial(events.message_deleted, message))
+        transaction.on_commit(partial(events.unread_changed, message))
     return message

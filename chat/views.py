@@ -111,8 +111,11 @@ def _render_app(
             key: open_item[key]
             for key in ("id", "is_group", "name", "unread_count", "last_read_message_id", "other_user")
         }
-        # The newest message, hidden or not: where the scripts' gap-free run starts.
+        # The newest message, hidden or not: where the scripts' gap-free run starts. `last_message` is
+        # the newest the user can see; only when that is not the newest is the newest looked up.
         last = open_item["last_message"]
+        if last is None or last["seq"] != conversation.last_seq:
+            last = selectors.newest_message_ref(open_id)
         boot["conversation"]["last_message"] = {"id": last["id"], "seq": last["seq"]} if last else None
         boot["has_more"] = context["has_more"]
         # The others' pointers, from which the page draws the ticks of the user's own messages.

@@ -17,7 +17,8 @@ class PresenceSerializer(serializers.Serializer):
 
 
 class PresenceListView(APIView):
-    """Everyone who shares a conversation with the caller, in 2 queries and one presence lookup.
+    """Everyone who shares a conversation with the caller and has not blocked them, in 2 queries and
+    one presence lookup.
 
     The `presence` frames on /ws/notifications/ keep it current after this first fetch.
     """
@@ -27,7 +28,7 @@ class PresenceListView(APIView):
         description="Everyone who shares a conversation with the caller: online or not, and when last seen.",
     )
     def get(self, request: Request) -> Response:
-        users = list(selectors.contacts_of(request.user.pk).order_by("pk"))
+        users = list(selectors.presence_contacts(request.user.pk).order_by("pk"))
         online = presence.online_user_ids(user.pk for user in users)
         rows = [{"user": user, "online": user.pk in online, "last_seen_at": user.last_seen_at} for user in users]
         return Response(PresenceSerializer(rows, many=True).data)
