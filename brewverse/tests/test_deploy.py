@@ -1,5 +1,6 @@
 """Production settings (docs/security.md): secure by default with DEBUG off, `check --deploy` clean
-with the documented production environment, no start without a real SECRET_KEY.
+with the documented production environment and failing with DEBUG on or the generated development
+key, no start without a real SECRET_KEY.
 
 Settings are read once, at import, so each environment runs in a process of its own.
 """
@@ -34,6 +35,7 @@ PRODUCTION = {
 }
 SECURITY_VARIABLES = [
     *PRODUCTION,
+    "SECRET_KEY_FILE",
     "SECURE_HSTS_SECONDS",
     "SESSION_COOKIE_SECURE",
     "CSRF_COOKIE_SECURE",
@@ -66,6 +68,7 @@ from django.conf import settings
 django.setup()
 values = {{name: getattr(settings, name) for name in {SETTINGS_DUMPED!r}}}
 values["NUM_PROXIES"] = settings.REST_FRAMEWORK["NUM_PROXIES"]
+values["SECRET_KEY_FILE"] = str(settings.SECRET_KEY_FILE)
 values["JWT"] = [settings.SIMPLE_JWT[k].total_seconds() for k in ("ACCESS_TOKEN_LIFETIME", "REFRESH_TOKEN_LIFETIME")]
 print(json.dumps(values))
 """
@@ -108,16 +111,87 @@ def test_check_deploy_fails_without_the_documented_https_choices():
         assert warning in result.stderr
 
 
-@pytest.mark.parametrize("secret_key", [None, "", "django-insecure-brewverse-development-key-do-not-use-in-production"])
-def test_debug_off_without_a_real_secret_key_refuses_to_start(secret_key):
-    env = {"DEBUG": "false", "ALLOWED_HOSTS": "chat.example.com"}
+@pytest.mark.parametrize("secret_key", [None, "", "django-insecure-" + secrets.token_urlsafe(40)])
+def test_debug_off_without_a_real_secret_key_refuses_to_start(secret_key, tmp_path):
+    env = {"DEBUG": "false", "ALLOWED_HOSTS": "chat.example.com", "SECRET_KEY_FILE": str(tmp_path / "key")}
     if secret_key is not None:
         env["SECRET_KEY"] = secret_key
 
     result = run(["manage.py", "check"], **env)
 
     assert result.returncode != 0
-    assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+    assert not (tmp_path / "key").exists()
+
+
+PRINT_KEY = "import django; from django.conf import settings; django.setup(); print(settings.SECRET_KEY)"
+
+
+def test_without_a_secret_key_one_is_generated_once_into_a_private_file(tmp_path):
+    key_file = tmp_path / "key"
+
+    first = run(["-c", PRINT_KEY], SECRET_KEY_FILE=str(key_file))
+    again = run(["-c", PRINT_KEY], SECRET_KEY_FILE=str(key_file))
+    elsewhere = run(["-c", PRINT_KEY], SECRET_KEY_FILE=str(tmp_path / "other"))
+
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.strip()
+    assert len(key) >= 50
+    assert key_file.read_text() == key
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert again.stdout.strip() == key  # sessions and tokens survive a restart
+    assert elsewhere.stdout.strip() not in ("", key)  # every checkout gets its own
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["key", "other"]  # no draft left behind
+
+
+def test_processes_starting_together_agree_on_the_generated_key(tmp_path):
+    key_file = tmp_path / "key"
+    environ = {k: v for k, v in os.environ.items() if k not in SECURITY_VARIABLES}
+    environ.update(SECRET_KEY_FILE=str(key_file), DJANGO_SETTINGS_MODULE="brewverse.settings")
+    starting = [
+        subprocess.Popen([sys.executable, "-c", PRINT_KEY], cwd=ROOT, env=environ, stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    keys = {process.communicate(timeout=60)[0].strip() for process in starting}
+
+    assert keys == {key_file.read_text()}
+    assert [path.name for path in tmp_path.iterdir()] == ["key"]  # no draft left behind
+
+
+def test_the_generated_key_lives_beside_the_database_and_is_git_ignored():
+    values = settings_under()
+
+    assert values["SECRET_KEY_FILE"] == str(ROOT / ".secret_key")
+    ignored = subprocess.run(["git", "check-ignore", "--quiet", ".secret_key"], cwd=ROOT)
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 0
+
+
+def test_check_deploy_fails_with_debug_on():
+    result = run(["manage.py", "check", "--deploy"], **{**PRODUCTION, "DEBUG": "true"})
+
+    assert result.returncode != 0
+    assert "brewverse.E001" in result.stderr
+    assert "brewverse.E002" not in result.stderr
+
+
+def test_check_deploy_fails_with_the_generated_key(tmp_path):
+    key_file = tmp_path / "key"
+    development = run(["manage.py", "check", "--deploy"], SECRET_KEY_FILE=str(key_file))
+    # Even copied into the environment, the generated key is a development key.
+    copied = run(
+        ["manage.py", "check", "--deploy"],
+        **{**PRODUCTION, "SECRET_KEY": key_file.read_text()},
+        SECRET_KEY_FILE=str(key_file),
+    )
+
+    assert development.returncode != 0
+    assert "brewverse.E001" in development.stderr
+    assert "brewverse.E002" in development.stderr
+    assert copied.returncode != 0
+    assert "brewverse.E002" in copied.stderr
+    assert "brewverse.E001" not in copied.stderr
 
 
 def test_debug_off_is_secure_by_default():
@@ -233,7 +307,7 @@ def test_a_forged_x_forwarded_for_does_not_reset_the_login_ip_throttle(api_for, 
 SECRET_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\b(?:SECRET_KEY|API_KEY|TOKEN)\s*=\s*[\"'](?!django-insecure-)[^\"'\s]{16,}[\"']"),
+    re.compile(r"\b(?:SECRET_KEY|API_KEY|TOKEN)\s*=\s*[\"'][^\"'\s]{16,}[\"']"),
 ]
 
 
