@@ -50,31 +50,6 @@ async def refuse(scope: dict, receive, send, reason: str) -> None:
         await send({"type": "websocket.close"})
 
 
-def query_token(scope: dict) -> str | None:
-    params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    return params.get("token", [None])[0]
-
-
-@in_thread_pool
-def user_for_token(raw: str) -> tuple[User | AnonymousUser, float | None]:
-    """The token's user, and when the token stops being accepted (its `exp`, plus simplejwt's leeway,
-    as for the REST API); anonymous and None for a token that is not accepted now."""
-    try:
-        token = AccessToken(raw)
-    except TokenError:
-        return AnonymousUser(), None
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    if user_id is None:
-        return AnonymousUser(), None
-    try:
-        user = User.objects.filter(**{api_settings.USER_ID_FIELD: user_id}, is_active=True).first()
-    except (TypeError, ValueError):  # a signed token whose claim is not an id
-        return AnonymousUser(), None
-    if user is None:
-        return AnonymousUser(), None
-    return user, token["exp"] + token.get_token_backend().get_leeway().total_seconds()
-
-
 class _Handshake(HttpRequest):
     """A handshake seen the way Django sees a request, for the origin it is served on: its Host header
     (validated against ALLOWED_HOSTS by `get_host`) and its scheme (`https` for `wss://`, or when
@@ -127,6 +102,31 @@ def origin_refusal(scope: dict) -> str | None:
 def has_session_cookie(scope: dict) -> bool:
     cookies = [value for name, value in scope.get("headers", []) if name == b"cookie"]
     return any(settings.SESSION_COOKIE_NAME in parse_cookie(value.decode("latin-1")) for value in cookies)
+
+
+def query_token(scope: dict) -> str | None:
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return params.get("token", [None])[0]
+
+
+@in_thread_pool
+def user_for_token(raw: str) -> tuple[User | AnonymousUser, float | None]:
+    """The token's user, and when the token stops being accepted (its `exp`, plus simplejwt's leeway,
+    as for the REST API); anonymous and None for a token that is not accepted now."""
+    try:
+        token = AccessToken(raw)
+    except TokenError:
+        return AnonymousUser(), None
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        return AnonymousUser(), None
+    try:
+        user = User.objects.filter(**{api_settings.USER_ID_FIELD: user_id}, is_active=True).first()
+    except (TypeError, ValueError):  # a signed token whose claim is not an id
+        return AnonymousUser(), None
+    if user is None:
+        return AnonymousUser(), None
+    return user, token["exp"] + token.get_token_backend().get_leeway().total_seconds()
 
 
 class JWTOrSessionAuthMiddleware:
