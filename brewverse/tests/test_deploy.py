@@ -171,10 +171,11 @@ def test_processes_starting_together_agree_on_the_generated_key(tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["key"]  # no draft left behind
 
 
-def test_the_generated_key_lives_beside_the_database_and_is_git_ignored():
+def test_the_generated_key_lives_beside_the_database_and_is_neither_committed_nor_built_in():
     values = settings_under()
 
     assert values["SECRET_KEY_FILE"] == str(ROOT / ".secret_key")
+    assert ".secret_key*" in (ROOT / ".dockerignore").read_text().splitlines()
     ignored = subprocess.run(["git", "check-ignore", "--quiet", ".secret_key"], cwd=ROOT)
     if ignored.returncode == 128:
         pytest.skip("not a git checkout")
