@@ -1,4 +1,4 @@
-"""Socket authentication: the middleware around the URL router, and the origin check around it."""
+"""Socket authentication: the middleware around the URL router, and its origin check of session sockets."""
 
 import asyncio
 import logging
