@@ -1,10 +1,13 @@
 """Brewverse settings: one module, read from the environment.
 
-The embedded defaults (SQLite, in-memory channel layer, DEBUG on) let `make run` work on a fresh
-machine; `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL and Redis for production.
+The embedded defaults (SQLite, in-memory channel layer, DEBUG on, a generated signing key) let
+`make run` work on a fresh machine. Production sets SECRET_KEY, DEBUG=false and ALLOWED_HOSTS, and
+`DATABASE_URL` and `REDIS_URL` for PostgreSQL and Redis (docs/deploy.md).
 """
 
 import os
+import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,10 +31,36 @@ def env_list(name: str, default: str) -> list[str]:
 
 DEBUG = env_bool("DEBUG", True)
 
-_DEV_SECRET_KEY = "django-insecure-brewverse-development-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET_KEY
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+def generated_secret_key(path: Path) -> str:
+    """The key in `path`, made there once (random, mode 0600) if it is not there yet.
+
+    The key appears whole or not at all (written aside, then linked into place), so processes that
+    start together agree on it.
+    """
+    if not path.exists():
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(50))
+            os.link(draft, path)
+        except FileExistsError:  # another process was first: its key it is
+            pass
+        finally:
+            os.unlink(draft)
+    return path.read_text().strip()
+
+
+# No signing key is written in the repository. Without SECRET_KEY in the environment, development
+# signs with a random key generated once into SECRET_KEY_FILE (beside the SQLite database, git-ignored),
+# so sessions and tokens survive restarts; with DEBUG off the key must come from the environment.
+# `check --deploy` fails on the generated key (brewverse/checks.py).
+SECRET_KEY_FILE = Path(os.environ.get("SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not DEBUG and (not SECRET_KEY or SECRET_KEY.startswith("django-insecure-")):
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (a random key, not a django-insecure- one).")
+if not SECRET_KEY:
+    SECRET_KEY = generated_secret_key(SECRET_KEY_FILE)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -57,6 +86,7 @@ CSRF_COOKIE_HTTPONLY = False
 
 INSTALLED_APPS = [
     "daphne",
+    "brewverse",
     "brewverse.admin_site.BrewverseAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

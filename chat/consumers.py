@@ -23,6 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from accounts.socket_auth import handshake_refused
 from brewverse.db import in_thread_pool
 from chat import events, presence, selectors, services
 from chat.api.serializers import MessageSerializer, UserPublicSerializer
@@ -212,6 +213,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def websocket_connect(self, message: dict) -> None:
         self.user = self.scope["user"]
         if not self.user.is_authenticated:
+            handshake_refused(self.scope, "no valid token or session")
             await self.close()
             return
         self.bucket = TokenBucket()
@@ -235,6 +237,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         no `auth_expires_at`."""
         expires_at = self.scope.get("auth_expires_at")
         if expires_at is not None and expires_at <= time.time():
+            handshake_refused(self.scope, "the token expired during the handshake")
             await self.leave_groups()
             await self.close()
             return
@@ -316,6 +319,7 @@ class ChatConsumer(BaseConsumer):
             # Whether it is a group and who the other side is never change: kept for every message.
             self.conversation = await in_thread_pool(self._conversation)()
         except ConversationNotFound:
+            handshake_refused(self.scope, f"user {self.user.pk} is not in conversation {self.conversation_id}")
             await self.leave_groups()
             await self.close()
             return

@@ -1,6 +1,7 @@
-"""Socket authentication: the middleware around the URL router, and the origin check around it."""
+"""Socket authentication: the middleware around the URL router, and its origin check of session sockets."""
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -134,20 +135,130 @@ async def test_a_bad_token_is_not_rescued_by_a_good_session(sockets, direct, ali
         await sockets.refused(path, token="garbage", headers=[ORIGIN, cookie])
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [[], [(b"origin", b"https://evil.example")], [(b"origin", b"http://127.0.0.1.evil.example")]],
-    ids=["no origin", "foreign origin", "lookalike origin"],
-)
-async def test_origins_outside_allowed_hosts_are_refused_even_with_a_valid_token(sockets, direct, alice, headers):
+FOREIGN_ORIGINS = {
+    "no origin": None,
+    "foreign origin": b"https://evil.example",
+    "lookalike origin": b"http://127.0.0.1.evil.example",
+    "opaque origin": b"null",
+}
+
+
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS.values(), ids=FOREIGN_ORIGINS.keys())
+async def test_a_token_socket_opens_whatever_its_origin(sockets, direct, alice, origin):
+    """What API clients (Python's websockets, Go, iOS, Android) send: a token, and no Origin or any."""
+    headers = [] if origin is None else [(b"origin", origin)]
     for path in paths(direct.pk):
-        await sockets.refused(path, alice, headers=headers)
+        _, connected, _ = await sockets.connect(path, alice, headers=headers)
+        assert connected, path
 
 
-async def test_every_allowed_host_is_an_accepted_origin(sockets, direct, alice):
-    for origin in (b"http://localhost:8000", b"https://127.0.0.1", b"http://[::1]:8000"):
-        _, connected, _ = await sockets.connect(f"/ws/chat/{direct.pk}/", alice, headers=[(b"origin", origin)])
-        assert connected, origin
+async def test_a_token_socket_is_not_refused_for_the_cookie_that_comes_with_it(sockets, direct, alice):
+    """The token is the credential: a session cookie sent along from a foreign page is not looked at."""
+    cookie = await session_cookie(alice)
+    for path in paths(direct.pk):
+        _, connected, _ = await sockets.connect(path, alice, headers=[(b"origin", b"https://evil.example"), cookie])
+        assert connected, path
+
+
+def browser_headers(origin: bytes | None, host: bytes = b"127.0.0.1", *extra) -> list[tuple[bytes, bytes]]:
+    return [*([] if origin is None else [(b"origin", origin)]), (b"host", host), *extra]
+
+
+CROSS_SITE = {
+    **FOREIGN_ORIGINS,
+    # A page on another port of the same host is another site (issue 21.10: :8899 riding :8141's cookie).
+    "other port": (b"http://127.0.0.1:8899", b"127.0.0.1:8141"),
+    "no port for one with a port": (b"http://127.0.0.1", b"127.0.0.1:8141"),
+    "other scheme": (b"https://127.0.0.1:8141", b"127.0.0.1:8141"),
+    # DNS rebinding: a host name that is not ours, even though Origin and Host agree.
+    "a host not in ALLOWED_HOSTS": (b"http://evil.example:8141", b"evil.example:8141"),
+}
+
+
+@pytest.mark.parametrize("origin", CROSS_SITE.values(), ids=CROSS_SITE.keys())
+async def test_a_session_socket_from_another_origin_is_refused(sockets, direct, alice, origin, caplog):
+    origin, host = origin if isinstance(origin, tuple) else (origin, b"127.0.0.1")
+    cookie = await session_cookie(alice)
+    with caplog.at_level(logging.INFO, logger="accounts.socket_auth"):
+        for path in paths(direct.pk):
+            await sockets.refused(path, headers=browser_headers(origin, host, cookie))
+    assert caplog.text.count("socket refused: a session socket") == 2, caplog.text
+
+
+SAME_SITE = {
+    "with a port": (b"http://127.0.0.1:8141", b"127.0.0.1:8141"),
+    "without one": (b"http://127.0.0.1", b"127.0.0.1"),
+    "localhost": (b"http://localhost:8000", b"localhost:8000"),
+    "IPv6": (b"http://[::1]:8000", b"[::1]:8000"),
+}
+
+
+@pytest.mark.parametrize(("origin", "host"), SAME_SITE.values(), ids=SAME_SITE.keys())
+async def test_a_session_socket_from_the_origin_it_is_served_on_opens(sockets, direct, alice, origin, host):
+    cookie = await session_cookie(alice)
+    for path in paths(direct.pk):
+        _, connected, _ = await sockets.connect(path, headers=browser_headers(origin, host, cookie))
+        assert connected, path
+
+
+async def test_behind_a_tls_proxy_the_served_origin_is_https(sockets, direct, alice, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    cookie = await session_cookie(alice)
+    over_tls = (b"x-forwarded-proto", b"https")
+    path = f"/ws/chat/{direct.pk}/"
+
+    _, connected, _ = await sockets.connect(
+        path, headers=browser_headers(b"https://127.0.0.1", b"127.0.0.1", over_tls, cookie)
+    )
+    assert connected
+    await sockets.refused(path, headers=browser_headers(b"http://127.0.0.1", b"127.0.0.1", over_tls, cookie))
+    await sockets.refused(path, headers=browser_headers(b"https://127.0.0.1", b"127.0.0.1", cookie))
+
+
+TRUSTED = {
+    "exact": (["https://chat.example.com"], b"https://chat.example.com", True),
+    "exact, other port": (["https://chat.example.com"], b"https://chat.example.com:8443", False),
+    "exact, other scheme": (["https://chat.example.com"], b"http://chat.example.com", False),
+    "wildcard": (["https://*.example.com"], b"https://app.example.com", True),
+    "wildcard, other scheme": (["https://*.example.com"], b"http://app.example.com", False),
+    "wildcard, other domain": (["https://*.example.com"], b"https://example.com.evil.example", False),
+}
+
+
+@pytest.mark.parametrize(("trusted", "origin", "accepted"), TRUSTED.values(), ids=TRUSTED.keys())
+@pytest.mark.parametrize("setting", ["CSRF_TRUSTED_ORIGINS", "CORS_ALLOWED_ORIGINS"])
+async def test_a_session_socket_from_a_trusted_origin_opens(
+    sockets, direct, alice, settings, setting, trusted, origin, accepted
+):
+    """A proxy may hand daphne another Host than the page's; the trusted origins still match exactly."""
+    setattr(settings, setting, trusted)
+    cookie = await session_cookie(alice)
+    _, connected, _ = await sockets.connect(
+        f"/ws/chat/{direct.pk}/", headers=browser_headers(origin, b"127.0.0.1", cookie)
+    )
+    assert connected is accepted
+
+
+async def test_refused_handshakes_say_why_in_the_log(sockets, direct, alice, make_user, caplog):
+    outsider = await database_sync_to_async(make_user)("outsider")
+    cookie = await session_cookie(alice)
+    token = access_token(outsider)
+    with caplog.at_level(logging.INFO):
+        await sockets.refused(
+            "/ws/notifications/", headers=browser_headers(b"https://evil.example", b"127.0.0.1", cookie)
+        )
+        await sockets.refused("/ws/notifications/", token="garbage")
+        await sockets.refused(f"/ws/chat/{direct.pk}/", token=token)
+        await sockets.refused("/ws/nope/", alice)
+    refusals = [record.getMessage() for record in caplog.records if record.getMessage().startswith("socket refused")]
+    assert len(refusals) == 4, refusals
+    assert "Origin 'https://evil.example', served as 'http://127.0.0.1'" in refusals[0]
+    assert "no valid token or session" in refusals[1]
+    assert f"user {outsider.pk} is not in conversation {direct.pk}" in refusals[2]
+    assert "no socket at this path (/ws/nope/" in refusals[3]
+    assert all(record.levelno == logging.INFO for record in caplog.records if "socket refused" in record.getMessage())
+    # The log names the path, never the query string and its token.
+    assert token not in caplog.text
 
 
 async def test_a_banned_users_open_sockets_close(sockets, direct, alice, bob, make_user):

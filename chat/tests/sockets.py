@@ -19,6 +19,8 @@ from accounts.models import User
 from brewverse.asgi import application
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+# Every browser and HTTP/1.1 client sends Host; a session socket's origin is checked against it.
+HOST = (b"host", b"127.0.0.1")
 # Long enough for a loaded machine and for Redis; a frame that is expected comes well before.
 TIMEOUT = 5
 # How long to listen before concluding that no frame is coming.
@@ -63,7 +65,10 @@ class Sockets:
         if query:
             params.append(query)
         url = path + ("?" + "&".join(params) if params else "")
-        communicator = WebsocketCommunicator(application, url, headers=[ORIGIN] if headers is None else headers)
+        headers = [ORIGIN] if headers is None else headers
+        if not any(name == b"host" for name, _ in headers):
+            headers = [*headers, HOST]
+        communicator = WebsocketCommunicator(application, url, headers=headers)
         self.opened.append(communicator)
         connected, detail = await communicator.connect(timeout=TIMEOUT)
         return communicator, connected, detail
@@ -81,8 +86,8 @@ class Sockets:
     async def refused(self, path: str, user: User | None = None, **kwargs) -> None:
         communicator, connected, _ = await self.connect(path, user, **kwargs)
         assert not connected, f"the handshake to {path} should have been refused"
-        # Channels' own WebsocketDenier (a refused origin) waits out a Redis read before it ends;
-        # nothing of ours runs there, so it is not waited for.
+        # A consumer that refused can be waiting out a Redis read before it ends; nothing of ours
+        # runs then, so it is not waited for.
         self.opened.remove(communicator)
         await communicator.disconnect(timeout=0.1)
 
