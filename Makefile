@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate venv dev-venv chromium
+.PHONY: run test lint migrate venv dev-venv test-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,17 +29,20 @@ run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) brewverse.asgi:application
 
-test: dev-venv chromium
+test: dev-venv test-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's chromium (Playwright's own browser download is not used). Installed
-# here when missing and we are root; otherwise those tests are skipped with a note (CI always has it).
-chromium:
-	@if command -v chromium >/dev/null; then :; \
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used), and the
+# deploy tests put Debian's nginx in front of a daphne. Installed here when missing and we are root;
+# otherwise those tests are skipped with a note (CI always has them).
+TEST_PACKAGES := chromium nginx
+test-packages:
+	@missing=""; for p in $(TEST_PACKAGES); do command -v $$p >/dev/null || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "no chromium: the browser tests will be skipped (apt-get install chromium)"; fi
+	  echo "installing Debian's$$missing for the browser and deploy tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "missing$$missing: the tests that need it will be skipped (apt-get install$$missing)"; fi
 
 lint: dev-venv
 	$(BIN)/ruff check .
