@@ -723,7 +723,9 @@ async def test_a_socket_outlives_a_redis_outage_and_catches_up_when_it_ends(sock
 
         await proxy.stop()
         await alice_chat.send_json_to({"type": "message", "content": "during", "client_id": "d"})
-        assert (await receive(alice_chat))["message"]["seq"] == 2  # acknowledged from the database
+        own = (await receive(alice_chat))["message"]  # sent from the database
+        assert own["seq"] == 2
+        assert await receive(alice_chat) == {"type": "ack", "client_id": "d", "message": own}
         await assert_silent(bob_chat)
 
         await proxy.start()

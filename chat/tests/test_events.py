@@ -7,8 +7,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import AsyncClient, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from chat import events, moderation, selectors, services
@@ -91,6 +92,7 @@ async def test_the_senders_devices_get_their_counts_as_they_stand(sockets, group
     for text in ("one", "two"):
         await database_sync_to_async(services.message_send)(sender=bob, conversation=direct, content=text)
     await database_sync_to_async(services.message_send)(sender=carol, conversation=group, content="unread")
+    await events.flush()
     alice_devices = await Listener.on(events.user_group(alice.pk))
 
     await database_sync_to_async(services.message_send)(sender=alice, conversation=direct, content="mine")
@@ -108,6 +110,7 @@ async def test_a_changed_message_reaches_every_members_devices_but_those_who_blo
     moderator = await database_sync_to_async(make_user)("mod", is_staff=True, is_superuser=True)
     message, _ = await database_sync_to_async(services.message_send)(sender=alice, conversation=group, content="helo")
     await database_sync_to_async(moderation.user_block)(blocker=carol, blocked=alice)
+    await events.flush()
     chat = await Listener.on(events.conversation_group(group.pk))
     alice_devices, bob_devices, carol_devices = [
         await Listener.on(events.user_group(user.pk)) for user in (alice, bob, carol)
@@ -259,6 +262,26 @@ async def test_applying_the_notification_frames_gives_what_a_fresh_fetch_gives(s
     assert [{f: c[f] for f in fields} for c in applied] == [{f: c[f] for f in fields} for c in fresh]
     assert [c["last_message"]["id"] for c in applied] == [c["last_message"]["id"] for c in fresh]
     assert total_unread == sum(c["unread_count"] for c in fresh) == 1
+
+
+def test_a_message_and_its_edit_cost_as_many_statements_for_two_members_as_for_twenty_one(
+    alice, bob, make_user, django_assert_num_queries
+):
+    """The sender's own devices and the members' notification sockets add no query per recipient."""
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    members = [make_user(f"member{n}") for n in range(20)]
+    crowd = services.conversation_create_group(creator=alice, title="crowd", usernames=[u.username for u in members])
+    with CaptureQueriesContext(connection) as sending:
+        small, _ = services.message_send(sender=alice, conversation=direct, content="hi")
+    with CaptureQueriesContext(connection) as editing:
+        services.message_edit(actor=alice, message=small, content="hi!")
+
+    with django_assert_num_queries(len(sending.captured_queries)):
+        large, _ = services.message_send(sender=alice, conversation=crowd, content="hi all")
+    with django_assert_num_queries(len(editing.captured_queries)):
+        services.message_edit(actor=alice, message=large, content="hi all!")
+    if connection.vendor == "postgresql":
+        assert len(sending.captured_queries) == 2  # the insert, then who to tell (docs/performance.md)
 
 
 # --- failures stay contained --------------------------------------------------------------------
