@@ -475,7 +475,7 @@ class ChatConsumer(BaseConsumer):
         if not _storable(text) or (client_id is not None and not _storable(client_id)):
             raise BadFrame("Text must not contain NUL or unpaired surrogate characters.")
         message = await in_thread_pool(self._post)(text, client_id)
-        if client_id is not None:
+        if client_id:  # "" is no client_id, as over REST
             # Acknowledged once the message has its place in this socket's stream: a retry of one
             # already delivered at once, a new one right after its `message` frame.
             self.unacked.setdefault(message["seq"], []).append(

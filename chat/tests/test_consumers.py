@@ -221,8 +221,11 @@ async def test_a_send_without_a_client_id_gets_its_message_frame_and_no_ack(sock
     alice_chat = await sockets.chat(alice, direct.pk)
 
     await alice_chat.send_json_to({"type": "message", "content": "no id"})
+    await alice_chat.send_json_to({"type": "message", "content": "empty id", "client_id": ""})  # none, as over REST
 
-    assert (await receive(alice_chat))["type"] == "message"
+    for _ in range(2):
+        frame = await receive(alice_chat)
+        assert (frame["type"], frame["message"]["client_id"]) == ("message", None)
     await assert_silent(alice_chat)
 
 
