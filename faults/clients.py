@@ -199,7 +199,7 @@ class ChatClient:
             self.acked[client_id] = message
             self.ack_latencies.append(time.monotonic() - self.first_sent.pop(client_id))
         elif client_id in self.acked:
-            self.retry_acks += 1  # a retry, answered with the first message and no second frame
+            self.retry_acks += 1  # a retry of an acknowledged send: the first message again, no second frame
             if self.acked[client_id]["id"] != message["id"]:
                 self.problems.append(f"{client_id} acknowledged as {self.acked[client_id]['id']} and {message['id']}")
 
