@@ -275,6 +275,8 @@ class Traffic:
             msg = self.messages.get(frame["message"].get("client_id") or "")
             if msg is None:
                 self.unknown += 1
+            elif msg.sender == sock.user:
+                pass  # the sender's own devices hear of it too; the figures are the other side's
             else:
                 msg.notifications += 1
                 if msg.t_notified is None:

@@ -8,7 +8,9 @@ messages are acknowledged from the database) and catches up once the layer is ba
 A chat socket delivers `message` frames in `seq` order, each once: it remembers the highest seq it
 has sent (`seq_seen`), drops copies at or below it, and holds a frame that arrives early (from
 another process, or behind one still on its way) until the gap closes; a gap still open after
-GAP_WAIT is filled from the database, where every seq below a committed one is committed.
+GAP_WAIT is filled from the database, where every seq below a committed one is committed. Each
+`message` frame the client sends with a `client_id` is answered with one `ack` frame, after that
+message's own `message` frame (or alone, for a retry of one the socket has already delivered).
 See docs/realtime.md for the frames and what a client can rely on.
 """
 
@@ -328,6 +330,8 @@ class ChatConsumer(BaseConsumer):
         # Messages that arrived before one they follow, by seq; `sending` keeps the gap filler and the
         # frames' own handling from interleaving their sends.
         self.early: dict[int, dict] = {}
+        # The `ack` frames of this socket's sends, by seq, each sent once its message is delivered here.
+        self.unacked: dict[int, list[dict]] = {}
         self.sending = asyncio.Lock()
         self.gap_filler: asyncio.Task | None = None
         # Senders this user blocked: their messages are skipped here as in history (seq still counts).
@@ -367,6 +371,14 @@ class ChatConsumer(BaseConsumer):
         if not self._hidden(message):
             await self.send_json({"type": "message", "message": message})
         self.seq_seen = max(self.seq_seen, message["seq"])
+        if self.unacked:
+            await self._send_acks()
+
+    async def _send_acks(self) -> None:
+        """The `ack` frames of this socket's sends that are now delivered (at or below `seq_seen`)."""
+        for seq in sorted(seq for seq in self.unacked if seq <= self.seq_seen):
+            for frame in self.unacked.pop(seq, []):  # the gap filler may have sent them meanwhile
+                await self.send_json(frame)
 
     async def blocks_changed(self, event: dict) -> None:
         self.hidden_senders = await in_thread_pool(selectors.blocked_ids_of)(self.user.pk)
@@ -469,12 +481,16 @@ class ChatConsumer(BaseConsumer):
         if not _storable(text) or (client_id is not None and not _storable(client_id)):
             raise BadFrame("Text must not contain NUL or unpaired surrogate characters.")
         message = await in_thread_pool(self._post)(text, client_id)
-        if message["seq"] <= self.seq_seen:
-            # A retry of a message this socket has already delivered: the acknowledgement repeats it.
-            await self._send_message(message)
-            return
-        # The sender's copy (the acknowledgement) is sent from here, not left to the group, so it
-        # arrives even when the layer is down; the group's copy is then dropped as already seen.
+        if client_id:  # "" is no client_id, as over REST
+            # Acknowledged once the message has its place in this socket's stream: a retry of one
+            # already delivered at once, a new one right after its `message` frame.
+            self.unacked.setdefault(message["seq"], []).append(
+                {"type": "ack", "client_id": client_id, "message": message}
+            )
+            await self._send_acks()
+        # The sender's copy is sent from here, not left to the group, so it arrives even when the layer
+        # is down; the group's copy is then dropped as already seen. A retry of a message this socket
+        # has delivered is dropped here instead: each `message` frame once, in seq order.
         await self._forward(message)
 
     def _post(self, text: str, client_id: str | None) -> dict:

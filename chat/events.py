@@ -184,9 +184,11 @@ def after_commit(event):
 
 @after_commit
 def message_created(message: Message) -> None:
-    """The message to its conversation's sockets, and a `new_message` to every other member.
+    """The message to its conversation's sockets, and a `new_message` to every member's devices.
 
-    Whoever blocked the sender is not told about their messages (direct ones are refused outright).
+    The sender's own devices hear of it too (sent from one, it shows on the others), with their
+    counts as they stand. Whoever blocked the sender is not told about their messages (direct ones
+    are refused outright).
     """
     payload = MessageSerializer(message).data
     sends: list[GroupSend] = [
@@ -295,21 +297,25 @@ def typing(conversation_id: int, user: dict, is_typing: bool) -> None:
     _publish([(conversation_group(conversation_id), _frame(frame, exclude_user=user["id"]))])
 
 
-def _message_frame(frame_type: str, message: Message) -> GroupSend:
+def _message_changed(frame_type: str, message: Message) -> None:
+    """One frame to the conversation's sockets and to the devices of every member who sees the
+    sender's messages, the sender included: a sidebar's preview of the message changes with it."""
     payload = MessageSerializer(message).data
-    return conversation_group(message.conversation_id), _frame({"type": frame_type, "message": payload})
+    frame = _frame({"type": frame_type, "conversation_id": message.conversation_id, "message": payload})
+    audience = selectors.message_audience(message.conversation_id, message.sender_id)
+    _publish([(conversation_group(message.conversation_id), frame)] + [(user_group(pk), frame) for pk in audience])
 
 
 @after_commit
 def message_updated(message: Message) -> None:
     """An edit or a moderator's restore: open windows replace the message in place."""
-    _publish([_message_frame("message_updated", message)])
+    _message_changed("message_updated", message)
 
 
 @after_commit
 def message_deleted(message: Message) -> None:
     """A deletion: open windows show "message deleted" in its place (no content is sent)."""
-    _publish([_message_frame("message_deleted", message)])
+    _message_changed("message_deleted", message)
 
 
 @after_commit

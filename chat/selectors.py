@@ -239,7 +239,7 @@ _MESSAGE_RECIPIENTS = f"""
     FROM {Participant._meta.db_table} p
     JOIN {Participant._meta.db_table} mine ON mine.user_id = p.user_id
     JOIN {Conversation._meta.db_table} c ON c.id = mine.conversation_id
-    WHERE p.conversation_id = %(conversation)s AND p.user_id <> %(sender)s
+    WHERE p.conversation_id = %(conversation)s
       AND NOT EXISTS (SELECT 1 FROM {Block._meta.db_table} b
                       WHERE b.blocker_id = p.user_id AND b.blocked_id = %(sender)s)
     GROUP BY p.id, p.user_id, p.last_read_seq, p.conversation_id"""
@@ -261,9 +261,10 @@ _HIDDEN_UNREAD = f"""
 
 
 def message_recipients(conversation_id: int, sender_id: int, seq: int) -> list[tuple[int, int, int]]:
-    """Who hears of a new message: every other member who has not blocked the sender, as (user_id,
-    unread count here up to message `seq`, unread total over all their conversations), both leaving
-    out deleted messages and messages from users they blocked. One query; a second only when a
+    """Who hears of a new message: every member who has not blocked the sender, the sender too (for
+    their other devices), as (user_id, unread count here up to message `seq`, unread total over all
+    their conversations), both leaving out deleted messages and messages from users they blocked. The
+    sender has read their own message, so their counts come out as they stand. One query; a second only when a
     recipient blocks someone.
 
     Runs once per message, so it is plain SQL: building the same query through the ORM cost more
@@ -291,6 +292,13 @@ def message_recipients(conversation_id: int, sender_id: int, seq: int) -> list[t
 
 def participants_of(conversation_id: int) -> list[Participant]:
     return list(Participant.objects.filter(conversation_id=conversation_id).select_related("user"))
+
+
+def message_audience(conversation_id: int, sender_id: int) -> list[int]:
+    """Who hears of a change to a message: every member who has not blocked its sender, in one query."""
+    blockers = Block.objects.filter(blocked_id=sender_id).values("blocker_id")
+    members = Participant.objects.filter(conversation_id=conversation_id).exclude(user_id__in=blockers)
+    return list(members.values_list("user_id", flat=True))
 
 
 def is_blocked_between(user_id: int, other_ids: list[int]) -> bool:

@@ -2,12 +2,12 @@
 
 Each client keeps the highest message id it has seen, reconnects with `?after=` that id (with backoff,
 to the next server in turn, as a load balancer would send it), gives every send a `client_id`, keeps it
-pending until a `message` frame with that `client_id` comes back, and sends every pending message again,
+pending until an `ack` frame with that `client_id` comes back, and sends every pending message again,
 with the same `client_id`, after a reconnect or a `rate_limited` or `internal` error.
 
 It also records what the server promised, for the suite to check: on each socket `message` frames come
-in `seq` order with no gap and none twice. The one repeat allowed is the acknowledgement of a retry: a
-retried `client_id` is answered with the first message, even when the socket has already shown it.
+in `seq` order with no gap and none twice, retries included; each `ack` comes after its message's own
+frame (alone for a retry of a message the socket already showed), at most one per frame sent.
 """
 
 import asyncio
@@ -31,13 +31,13 @@ BACKOFF_MIN, BACKOFF_MAX = 0.25, 2.0
 
 @dataclass
 class Connection:
-    """One socket's life: what was sent on it, for telling a retry's acknowledgement from a duplicate."""
+    """One socket's life: what was sent on it and what was acknowledged, by client_id."""
 
     number: int
     server: str
     ws: ClientConnection
     sends: Counter = field(default_factory=Counter)
-    repeats: Counter = field(default_factory=Counter)
+    acks: Counter = field(default_factory=Counter)
 
 
 class ChatClient:
@@ -57,7 +57,7 @@ class ChatClient:
         self.acked: dict[str, dict] = {}  # client_id -> the message that acknowledged it
         self.delivered: list[dict] = []  # each message once, in the order the sockets gave them
         self.problems: list[str] = []
-        self.connects = self.refused = self.retries = self.drops = self.repeated_acks = 0
+        self.connects = self.refused = self.retries = self.drops = self.retry_acks = 0
         self.ack_latencies: list[float] = []
         self.connection: Connection | None = None
         self.connected = asyncio.Event()
@@ -161,6 +161,8 @@ class ChatClient:
         kind = frame.get("type")
         if kind == "message":
             self._on_message(connection, frame["message"])
+        elif kind == "ack":
+            self._on_ack(connection, frame)
         elif kind == "error":
             client_id = frame.get("client_id")
             if frame.get("code") in RETRY_CODES and client_id in self.pending:
@@ -179,23 +181,33 @@ class ChatClient:
         with contextlib.suppress(ConnectionClosed):  # retried again on the next connection
             await self._send(connection, client_id)
 
+    def _on_ack(self, connection: Connection, frame: dict) -> None:
+        """Rule 3: the message is saved; it is pending no more. Checked against the stream: the ack
+        names what it acknowledges, comes after that message's frame, and once per frame sent."""
+        client_id, message = frame.get("client_id"), frame.get("message") or {}
+        where = f"connection {connection.number} ({connection.server})"
+        connection.acks[client_id] += 1
+        if connection.acks[client_id] > connection.sends[client_id]:
+            self.problems.append(f"{client_id} acknowledged more often than sent on {where}")
+        if message.get("client_id") != client_id or message.get("sender", {}).get("id") != self.user["id"]:
+            self.problems.append(f"an ack for {client_id} names another message on {where}: {frame}")
+            return
+        if message.get("id") not in self.seen_ids and message.get("seq", 0) > self.last_seq:
+            self.problems.append(f"{client_id} acknowledged before its message frame on {where}")
+        if client_id in self.pending:
+            del self.pending[client_id]
+            self.acked[client_id] = message
+            self.ack_latencies.append(time.monotonic() - self.first_sent.pop(client_id))
+        elif client_id in self.acked:
+            self.retry_acks += 1  # a retry of an acknowledged send: the first message again, no second frame
+            if self.acked[client_id]["id"] != message["id"]:
+                self.problems.append(f"{client_id} acknowledged as {self.acked[client_id]['id']} and {message['id']}")
+
     def _on_message(self, connection: Connection, message: dict) -> None:
         if message["conversation_id"] != self.conversation_id:
             self.problems.append(f"a message of conversation {message['conversation_id']} arrived: {message}")
             return
-        client_id = message.get("client_id")
-        own = message["sender"]["id"] == self.user["id"] and client_id is not None
-        if own and client_id in self.pending:
-            del self.pending[client_id]
-            self.acked[client_id] = message
-            self.ack_latencies.append(time.monotonic() - self.first_sent.pop(client_id))
-        elif own and client_id in self.acked and self.acked[client_id]["id"] != message["id"]:
-            self.problems.append(f"{client_id} acknowledged as {self.acked[client_id]['id']} and {message['id']}")
         if message["id"] in self.seen_ids:
-            repeats = connection.repeats[client_id] = connection.repeats[client_id] + 1
-            if own and repeats <= connection.sends[client_id]:
-                self.repeated_acks += 1  # a retried client_id is answered with the first message
-                return
             self.problems.append(
                 f"seq {message['seq']} (id {message['id']}) delivered again on connection {connection.number}"
                 f" ({connection.server})"

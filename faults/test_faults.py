@@ -507,6 +507,6 @@ async def test_no_acknowledged_message_is_lost_and_everything_heals(stack: Stack
             f"{len(rows)} messages, all acknowledged ({len(rest.acked)} over REST, {rest.failures} REST attempts"
             f" failed and were retried: {dict(rest.failed_with)}); {len(clients)} socket clients:"
             f" {sum(c.connects for c in clients)} connections, {sum(c.retries for c in clients)} retried sends,"
-            f" {sum(c.repeated_acks for c in clients)} repeated acknowledgements;"
+            f" {sum(c.retry_acks for c in clients)} second acks (a retry of a message already acknowledged);"
             f" acknowledgement median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies):.1f} s"
         )

@@ -135,6 +135,24 @@ async def receive_messages(communicator: WebsocketCommunicator, count: int, time
     return messages
 
 
+async def receive_messages_and_acks(
+    communicator: WebsocketCommunicator, count: int, acks: int, timeout: float = TIMEOUT
+) -> tuple[list[dict], list[dict]]:
+    """The next `count` `message` frames and `acks` `ack` frames, in any mix (nothing else may come),
+    checking that each ack comes after its message's own frame and names that very message."""
+    messages: dict[int, dict] = {}
+    acked: list[dict] = []
+    while len(messages) < count or len(acked) < acks:
+        frame = await receive(communicator, timeout)
+        if frame["type"] == "ack":
+            assert messages.get(frame["message"]["seq"]) == frame["message"], f"ack before its message: {frame}"
+            acked.append(frame)
+            continue
+        assert frame["type"] == "message", frame
+        messages[frame["message"]["seq"]] = frame["message"]
+    return list(messages.values()), acked
+
+
 async def assert_silent(*communicators: WebsocketCommunicator, timeout: float = QUIET) -> None:
     """Nothing arrives but, perhaps, `presence` frames (see `receive`)."""
     for communicator in communicators:

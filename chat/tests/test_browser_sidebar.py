@@ -20,16 +20,39 @@ from chat.tests.test_browser import browser, item, server, wait_live, windows  #
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def post_as(server, user, path: str, body: dict) -> dict:
+def post_as(server, user, path: str, body: dict | None, *, method: str = "POST") -> dict | None:
     """A REST call to the live server with the user's bearer token, as another device of theirs would make."""
     request = urllib.request.Request(
         f"{server.url}{path}",
-        data=json.dumps(body).encode(),
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token_pair_for(user)['access']}"},
-        method="POST",
+        method=method,
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+        answer = response.read()
+    return json.loads(answer) if answer else None
+
+
+def test_the_preview_follows_edits_deletions_and_the_users_own_sends_on_another_device(windows, server, alice, bob):
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    page = windows(alice, "/").page
+    preview = item(page, direct.pk).locator("[data-field=preview]")
+    badge = item(page, direct.pk).locator("[data-field=badge]")
+
+    sent = post_as(server, bob, "/api/messages", {"conversation_id": direct.pk, "content": "helo"})
+    expect(preview).to_have_text("helo")
+    expect(badge).to_have_text("1")
+    post_as(server, bob, f"/api/messages/{direct.pk}/{sent['id']}", {"content": "hello"}, method="PATCH")
+    expect(preview).to_have_text("hello")
+    post_as(server, bob, f"/api/messages/{direct.pk}/{sent['id']}", None, method="DELETE")
+    expect(preview).to_have_text("Message deleted")
+
+    # Alice answers from her phone: this window shows it, with her counts as they stand, and no toast.
+    post_as(server, alice, "/api/messages", {"conversation_id": direct.pk, "content": "from my phone"})
+    expect(preview).to_have_text("You: from my phone")
+    expect(badge).to_be_hidden()
+    expect(page).to_have_title("Brewverse")
+    expect(page.locator(".toast", has_text="from my phone")).to_have_count(0)
 
 
 def test_the_sidebar_loads_older_conversations_on_scrolling_and_stays_live(windows, server, alice, make_user):

@@ -24,6 +24,7 @@ from chat.tests.sockets import (
     down_redis_url,
     receive,
     receive_messages,
+    receive_messages_and_acks,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,14 +73,16 @@ async def test_message_goes_to_every_chat_socket_and_to_the_others_notifications
 
     await alice_chat.send_json_to({"type": "message", "content": "  first brew?  ", "client_id": "c-1"})
 
-    ack = await receive(alice_chat)
-    assert ack["type"] == "message"
-    message = ack["message"]
+    own = await receive(alice_chat)
+    assert own["type"] == "message"
+    message = own["message"]
     assert message["content"] == "first brew?"
     assert message["client_id"] == "c-1"
     assert message["seq"] == 1
     assert message["conversation_id"] == direct.pk
     assert message["sender"] == public(alice)
+    # Then the acknowledgement, naming the client_id and the message.
+    assert await receive(alice_chat) == {"type": "ack", "client_id": "c-1", "message": message}
     assert await receive(bob_chat) == {"type": "message", "message": message}
     assert await receive(bob_notes) == {
         "type": "new_message",
@@ -88,9 +91,63 @@ async def test_message_goes_to_every_chat_socket_and_to_the_others_notifications
         "unread_count": 1,
         "total_unread": 1,
     }
-    # The sender's own message is not news to them, and nothing is sent twice.
+    # The sender's other devices hear of it too, their counts as they stand; nothing is sent twice.
+    assert await receive(alice_notes) == {
+        "type": "new_message",
+        "conversation_id": direct.pk,
+        "message": message,
+        "unread_count": 0,
+        "total_unread": 0,
+    }
     await assert_silent(alice_chat, bob_chat, alice_notes, bob_notes)
     assert await database_sync_to_async(Message.objects.filter(conversation=direct).count)() == 1
+
+
+async def test_a_message_sent_on_one_device_reaches_the_senders_other_devices(sockets, direct, alice, bob):
+    await send(bob, direct.pk, "unread here")
+    alice_phone = await sockets.notifications(alice)
+    alice_laptop = await sockets.notifications(alice)
+    bob_notes = await sockets.notifications(bob)
+    alice_chat = await sockets.chat(alice, direct.pk)
+
+    await alice_chat.send_json_to({"type": "message", "content": "from the phone", "client_id": "p-1"})
+
+    message = (await receive(alice_chat))["message"]
+    for device in (alice_phone, alice_laptop):
+        frame = await receive(device)
+        assert frame == {
+            "type": "new_message",
+            "conversation_id": direct.pk,
+            "message": message,
+            "unread_count": 0,  # sending read Bob's message too
+            "total_unread": 0,
+        }
+    assert (await receive(bob_notes))["unread_count"] == 1
+    await assert_silent(alice_phone, alice_laptop, bob_notes)
+
+
+async def test_edits_and_deletions_reach_every_members_notification_sockets(sockets, direct, alice, bob):
+    message = await send(alice, direct.pk, "helo")
+    alice_notes = await sockets.notifications(alice)
+    bob_notes = await sockets.notifications(bob)
+
+    await database_sync_to_async(services.message_edit)(actor=alice, message=message, content="hello")
+    edited = [await receive(alice_notes), await receive(bob_notes)]
+    await database_sync_to_async(services.message_delete)(actor=alice, message=message)
+    deleted = [await receive(alice_notes), await receive(bob_notes)]
+
+    for frame in edited:
+        assert (frame["type"], frame["conversation_id"]) == ("message_updated", direct.pk)
+        assert (frame["message"]["id"], frame["message"]["content"]) == (message.pk, "hello")
+        assert frame["message"]["edited_at"] is not None
+    for frame in deleted:
+        assert (frame["type"], frame["conversation_id"]) == ("message_deleted", direct.pk)
+        assert (frame["message"]["id"], frame["message"]["deleted"], frame["message"]["content"]) == (
+            message.pk,
+            True,
+            "",
+        )
+    await assert_silent(alice_notes, bob_notes)
 
 
 async def test_unread_counts_in_new_message_are_the_recipients_own(sockets, group, direct, alice, bob, carol):
@@ -113,12 +170,63 @@ async def test_a_retried_client_id_is_acknowledged_with_the_first_message_and_no
 
     await alice_chat.send_json_to({"type": "message", "content": "once", "client_id": "retry-me"})
     first = (await receive(alice_chat))["message"]
+    assert await receive(alice_chat) == {"type": "ack", "client_id": "retry-me", "message": first}
+    await receive(bob_chat)
+    await send(bob, direct.pk, "meanwhile")
+    assert (await receive(alice_chat))["message"]["seq"] == 2
     await receive(bob_chat)
     await alice_chat.send_json_to({"type": "message", "content": "once", "client_id": "retry-me"})
 
-    assert (await receive(alice_chat))["message"] == first
-    await assert_silent(bob_chat)
-    assert await database_sync_to_async(Message.objects.filter(conversation=direct).count)() == 1
+    # Only an ack: no second `message` frame, which would repeat seq 1 after seq 2.
+    assert await receive(alice_chat) == {"type": "ack", "client_id": "retry-me", "message": first}
+    await assert_silent(alice_chat, bob_chat)
+    assert await database_sync_to_async(Message.objects.filter(conversation=direct).count)() == 2
+
+
+async def test_a_retry_of_a_rest_post_is_acknowledged_on_the_socket_without_a_second_message(
+    sockets, direct, alice, bob
+):
+    alice_chat = await sockets.chat(alice, direct.pk)
+    response = await rest_post(
+        alice, "/api/messages", {"conversation_id": direct.pk, "content": "hi", "client_id": "r-1"}
+    )
+    posted = response.json()
+    assert await receive(alice_chat) == {"type": "message", "message": posted}
+
+    await alice_chat.send_json_to({"type": "message", "content": "hi", "client_id": "r-1"})
+
+    assert await receive(alice_chat) == {"type": "ack", "client_id": "r-1", "message": posted}
+    await assert_silent(alice_chat)
+
+
+async def test_a_retry_on_a_socket_opened_later_is_acknowledged_and_the_stream_stays_in_order(
+    sockets, direct, alice, bob
+):
+    """The retry comes on a new socket (after a reconnect): ack at once, then live messages in order."""
+    first = await send(alice, direct.pk, "lost answer", client_id="x-1")
+    alice_chat = await sockets.chat(alice, direct.pk)
+
+    await alice_chat.send_json_to({"type": "message", "content": "lost answer", "client_id": "x-1"})
+    await alice_chat.send_json_to({"type": "message", "content": "next", "client_id": "x-2"})
+
+    ack = await receive(alice_chat)
+    assert (ack["type"], ack["client_id"], ack["message"]["id"]) == ("ack", "x-1", first.pk)
+    second = await receive(alice_chat)
+    assert (second["type"], second["message"]["seq"]) == ("message", 2)
+    assert await receive(alice_chat) == {"type": "ack", "client_id": "x-2", "message": second["message"]}
+    await assert_silent(alice_chat)
+
+
+async def test_a_send_without_a_client_id_gets_its_message_frame_and_no_ack(sockets, direct, alice):
+    alice_chat = await sockets.chat(alice, direct.pk)
+
+    await alice_chat.send_json_to({"type": "message", "content": "no id"})
+    await alice_chat.send_json_to({"type": "message", "content": "empty id", "client_id": ""})  # none, as over REST
+
+    for _ in range(2):
+        frame = await receive(alice_chat)
+        assert (frame["type"], frame["message"]["client_id"]) == ("message", None)
+    await assert_silent(alice_chat)
 
 
 async def test_a_rest_post_reaches_the_sockets_exactly_like_a_socket_frame(sockets, direct, alice, bob):
@@ -209,6 +317,23 @@ async def test_a_message_that_arrives_early_waits_for_the_one_before_it(sockets,
     assert [m["seq"] for m in await receive_messages(bob_chat, 2)] == [1, 2]
     await _deliver(direct.pk, first)  # a late copy
     await assert_silent(bob_chat)
+
+
+async def test_an_ack_follows_its_message_frame_which_waits_for_the_one_before_it(
+    sockets, direct, alice, bob, monkeypatch
+):
+    alice_chat = await sockets.chat(alice, direct.pk)
+    (late,) = await _unannounced(monkeypatch, bob, direct.pk, 1)
+    monkeypatch.setattr(consumers, "GAP_WAIT", 60)  # only the late frame can release Alice's message
+
+    await alice_chat.send_json_to({"type": "message", "content": "mine", "client_id": "m-1"})
+    await assert_silent(alice_chat)
+    await _deliver(direct.pk, late)
+
+    frames = [await receive(alice_chat) for _ in range(3)]
+    assert [(f["type"], f["message"]["seq"]) for f in frames] == [("message", 1), ("message", 2), ("ack", 2)]
+    assert frames[2] == {"type": "ack", "client_id": "m-1", "message": frames[1]["message"]}
+    await assert_silent(alice_chat)
 
 
 async def test_a_message_whose_predecessor_never_arrives_is_preceded_by_it_from_the_database(
@@ -386,7 +511,9 @@ async def test_a_flood_of_frames_is_rate_limited_and_the_socket_stays_open(socke
 
     for n in range(4):
         await alice_chat.send_json_to({"type": "message", "content": f"spam {n}", "client_id": f"spam-{n}"})
-    assert [m["seq"] for m in await receive_messages(alice_chat, 3)] == [1, 2, 3]
+    messages, acks = await receive_messages_and_acks(alice_chat, 3, acks=3)
+    assert [m["seq"] for m in messages] == [1, 2, 3]
+    assert [a["client_id"] for a in acks] == ["spam-0", "spam-1", "spam-2"]
     assert await receive(alice_chat) == {
         "type": "error",
         "code": "rate_limited",
@@ -517,15 +644,16 @@ async def test_with_the_channel_layer_down_sending_still_works(sockets, direct, 
         assert (await receive(alice_chat))["message"]["id"] == earlier.pk  # replay needs only the database
 
         await alice_chat.send_json_to({"type": "message", "content": "during the outage", "client_id": "out-1"})
-        ack = (await receive(alice_chat))["message"]
-        assert (ack["content"], ack["client_id"], ack["seq"]) == ("during the outage", "out-1", 2)
+        own = (await receive(alice_chat))["message"]
+        assert (own["content"], own["client_id"], own["seq"]) == ("during the outage", "out-1", 2)
+        assert await receive(alice_chat) == {"type": "ack", "client_id": "out-1", "message": own}
 
         response = await rest_post(alice, "/api/messages", {"conversation_id": direct.pk, "content": "REST too"})
         assert response.status_code == 201, response.content
 
         await alice_chat.send_json_to({"type": "typing", "is_typing": True})
         await alice_chat.send_json_to({"type": "read"})
-        # The sender's next ack fills in what the layer could not deliver (the REST post), in seq order.
+        # The sender's next message fills in what the layer could not deliver (the REST post), in seq order.
         await alice_chat.send_json_to({"type": "message", "content": "still going"})
         assert [m["seq"] for m in await receive_messages(alice_chat, 2)] == [3, 4]
         await assert_silent(alice_chat)
@@ -598,7 +726,9 @@ async def test_a_socket_outlives_a_redis_outage_and_catches_up_when_it_ends(sock
 
         await proxy.stop()
         await alice_chat.send_json_to({"type": "message", "content": "during", "client_id": "d"})
-        assert (await receive(alice_chat))["message"]["seq"] == 2  # acknowledged from the database
+        own = (await receive(alice_chat))["message"]  # sent from the database
+        assert own["seq"] == 2
+        assert await receive(alice_chat) == {"type": "ack", "client_id": "d", "message": own}
         await assert_silent(bob_chat)
 
         await proxy.start()
@@ -629,8 +759,12 @@ async def test_a_burst_from_three_clients_reaches_every_client_once_in_seq_order
 
     await asyncio.gather(*(flood(i) for i in range(len(clients))))
     total = per_client * len(clients)
-    received = await asyncio.gather(*(receive_messages(client, total, timeout=30) for client in clients))
-    for messages in received:
+    received = await asyncio.gather(
+        *(receive_messages_and_acks(client, total, acks=per_client, timeout=30) for client in clients)
+    )
+    for index, (messages, acks) in enumerate(received):
+        # Each client's every send acknowledged once, in the order sent.
+        assert [a["client_id"] for a in acks] == [f"{index}-{n}" for n in range(per_client)]
         assert [m["seq"] for m in messages] == list(range(1, total + 1))
         assert len({m["id"] for m in messages}) == total
         for user in users:

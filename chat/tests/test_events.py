@@ -7,8 +7,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import AsyncClient, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from chat import events, moderation, selectors, services
@@ -62,7 +63,7 @@ class Listener:
         pytest.fail(f"unexpected group message {message}")
 
 
-async def test_a_message_goes_to_its_conversation_and_to_the_other_members_only(sockets, group, alice, bob, carol):
+async def test_a_message_goes_to_its_conversation_and_to_every_members_devices(sockets, group, alice, bob, carol):
     chat = await Listener.on(events.conversation_group(group.pk))
     alice_devices, bob_devices, carol_devices = [
         await Listener.on(events.user_group(user.pk)) for user in (alice, bob, carol)
@@ -76,13 +77,66 @@ async def test_a_message_goes_to_its_conversation_and_to_the_other_members_only(
     frame = (await chat.next())["frame"]
     assert frame["type"] == "message"
     assert (frame["message"]["id"], frame["message"]["client_id"]) == (message.pk, "c-1")
-    for devices in (bob_devices, carol_devices):
+    for devices in (bob_devices, carol_devices, alice_devices):
         sent = await devices.next()
         assert sent["type"] == "frame.send"
         assert sent["frame"]["type"] == "new_message"
         assert sent["frame"]["message"] == frame["message"]
-    await alice_devices.nothing()
+        await devices.nothing()
     await chat.nothing()
+
+
+async def test_the_senders_devices_get_their_counts_as_they_stand(sockets, group, alice, bob, carol):
+    """Sending reads the conversation for the sender: their count there is 0, their total the rest."""
+    direct, _ = await database_sync_to_async(services.conversation_get_or_create_direct)(user=alice, other=bob)
+    for text in ("one", "two"):
+        await database_sync_to_async(services.message_send)(sender=bob, conversation=direct, content=text)
+    await database_sync_to_async(services.message_send)(sender=carol, conversation=group, content="unread")
+    await events.flush()
+    alice_devices = await Listener.on(events.user_group(alice.pk))
+
+    await database_sync_to_async(services.message_send)(sender=alice, conversation=direct, content="mine")
+
+    frame = (await alice_devices.next())["frame"]
+    assert (frame["type"], frame["message"]["content"]) == ("new_message", "mine")
+    assert (frame["unread_count"], frame["total_unread"]) == (0, 1)  # carol's message in the group
+    await alice_devices.nothing()
+
+
+@pytest.mark.parametrize("change", ["edit", "delete", "remove", "restore"])
+async def test_a_changed_message_reaches_every_members_devices_but_those_who_blocked_its_sender(
+    sockets, group, alice, bob, carol, make_user, change
+):
+    moderator = await database_sync_to_async(make_user)("mod", is_staff=True, is_superuser=True)
+    message, _ = await database_sync_to_async(services.message_send)(sender=alice, conversation=group, content="helo")
+    await database_sync_to_async(moderation.user_block)(blocker=carol, blocked=alice)
+    await events.flush()
+    chat = await Listener.on(events.conversation_group(group.pk))
+    alice_devices, bob_devices, carol_devices = [
+        await Listener.on(events.user_group(user.pk)) for user in (alice, bob, carol)
+    ]
+
+    if change == "edit":
+        await database_sync_to_async(services.message_edit)(actor=alice, message=message, content="hello")
+    elif change == "delete":
+        await database_sync_to_async(services.message_delete)(actor=alice, message=message)
+    else:
+        await database_sync_to_async(moderation.message_remove)(moderator=moderator, message=message, reason="test")
+        if change == "restore":
+            await chat.next()
+            await alice_devices.next()
+            await bob_devices.next()
+            await database_sync_to_async(moderation.message_restore)(
+                moderator=moderator, message=message, reason="test"
+            )
+
+    expected = "message_deleted" if change in ("delete", "remove") else "message_updated"
+    sent = (await chat.next())["frame"]
+    assert (sent["type"], sent["conversation_id"], sent["message"]["id"]) == (expected, group.pk, message.pk)
+    for devices in (alice_devices, bob_devices):
+        assert (await devices.next())["frame"] == sent
+        await devices.nothing()
+    await carol_devices.nothing()
 
 
 async def test_nothing_is_sent_for_a_change_that_is_rolled_back(sockets, group, alice):
@@ -210,6 +264,26 @@ async def test_applying_the_notification_frames_gives_what_a_fresh_fetch_gives(s
     assert total_unread == sum(c["unread_count"] for c in fresh) == 1
 
 
+def test_a_message_and_its_edit_cost_as_many_statements_for_two_members_as_for_twenty_one(
+    alice, bob, make_user, django_assert_num_queries
+):
+    """The sender's own devices and the members' notification sockets add no query per recipient."""
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    members = [make_user(f"member{n}") for n in range(20)]
+    crowd = services.conversation_create_group(creator=alice, title="crowd", usernames=[u.username for u in members])
+    with CaptureQueriesContext(connection) as sending:
+        small, _ = services.message_send(sender=alice, conversation=direct, content="hi")
+    with CaptureQueriesContext(connection) as editing:
+        services.message_edit(actor=alice, message=small, content="hi!")
+
+    with django_assert_num_queries(len(sending.captured_queries)):
+        large, _ = services.message_send(sender=alice, conversation=crowd, content="hi all")
+    with django_assert_num_queries(len(editing.captured_queries)):
+        services.message_edit(actor=alice, message=large, content="hi all!")
+    if connection.vendor == "postgresql":
+        assert len(sending.captured_queries) == 2  # the insert, then who to tell (docs/performance.md)
+
+
 # --- failures stay contained --------------------------------------------------------------------
 
 
@@ -236,9 +310,9 @@ async def test_with_the_layer_down_services_still_commit_and_the_failure_is_logg
     assert created
     assert await database_sync_to_async(Message.objects.filter(pk=message.pk).exists)()
     dropped = [r.getMessage() for r in caplog.records if r.name == "chat.events"]
-    # The message's 3 sends (its conversation, 2 notifications) and the rename's 3, in one batch or two.
+    # The message's 4 sends (its conversation, 3 members' devices) and the rename's 3, in one batch or two.
     counts = [int(line.split(" of ")[0].rsplit(" ", 1)[1]) for line in dropped]
-    assert sum(counts) == 6
+    assert sum(counts) == 7
     assert dropped[0].startswith("channel layer unavailable: ")
     assert "group sends dropped (first: conversation." in dropped[0]
 

@@ -89,8 +89,8 @@ def positive_int(value) -> bool:
 
 
 def chat_answer(frame, own_ids: set[int], used_client_ids: dict) -> tuple[str, object]:
-    """What docs/realtime.md says a chat socket answers: ("error", code), ("message", expected content)
-    or ("quiet", None)."""
+    """What docs/realtime.md says a chat socket answers: ("error", code), ("message", expected content),
+    ("ack", the first message's content) for a retry, or ("quiet", None)."""
     if not isinstance(frame, dict):
         return "error", "bad_frame"
     kind = frame.get("type")
@@ -108,8 +108,10 @@ def chat_answer(frame, own_ids: set[int], used_client_ids: dict) -> tuple[str, o
             return "error", "content_empty"
         if len(content.strip()) > MAX_LENGTH:
             return "error", "content_too_long"
-        # A client_id used before answers with the first message: a retry never duplicates.
-        return "message", used_client_ids.get(client_id or None, content.strip())
+        # A client_id used before is answered with an ack naming the first message, and no message frame.
+        if client_id and client_id in used_client_ids:
+            return "ack", used_client_ids[client_id]
+        return "message", content.strip()
     if kind == "typing":
         return ("quiet", None) if isinstance(frame.get("is_typing"), bool) else ("error", "bad_frame")
     message_id = frame.get("message_id")
@@ -151,13 +153,16 @@ async def send(communicator, text: str | None, data: bytes | None) -> None:
 
 
 async def frames_until_probe(communicator, probe: str) -> tuple[list[dict], dict]:
-    """Sends a valid message; returns the frames before its acknowledgement, and the acknowledgement."""
+    """Sends a valid message; returns the frames before its ack (but its own message frame, which
+    must come before the ack), and the message the ack names."""
     await communicator.send_json_to({"type": "message", "content": probe, "client_id": probe})
     before = []
     while True:
         frame = await receive(communicator)
-        if frame["type"] == "message" and frame["message"]["client_id"] == probe:
-            return before, frame["message"]
+        if frame["type"] == "ack" and frame["client_id"] == probe:
+            own = {"type": "message", "message": frame["message"]}
+            assert own in before, (frame, before)
+            return [f for f in before if f != own], frame["message"]
         before.append(frame)
 
 
@@ -202,23 +207,31 @@ async def test_the_chat_socket_answers_every_frame_as_documented_and_stays_open(
     chat_state.own_ids.add(probe["id"])
     errors = [frame for frame in before if frame["type"] == "error"]
     messages = [frame["message"] for frame in before if frame["type"] == "message"]
+    acks = [frame for frame in before if frame["type"] == "ack"]
+    assert len(errors) + len(messages) + len(acks) == len(before), before
     if expected == "error":
         assert [error["code"] for error in errors] == [detail], (parsed, before)
         assert isinstance(errors[0]["detail"], str)
         assert errors[0]["detail"]
         client_id = parsed.get("client_id") if isinstance(parsed, dict) else None
         assert errors[0].get("client_id") == (client_id if isinstance(client_id, str) else None)
-        assert messages == []
+        assert messages == acks == []
     elif expected == "message":
         assert errors == [], (parsed, errors)
         assert [message["content"] for message in messages] == [detail]
-        assert messages[0]["client_id"] == (parsed.get("client_id") or None)
+        client_id = parsed.get("client_id") or None
+        assert messages[0]["client_id"] == client_id
+        # An ack after the message frame when the send named a client_id, none otherwise.
+        assert acks == ([{"type": "ack", "client_id": client_id, "message": messages[0]}] if client_id else [])
         chat_state.own_ids.add(messages[0]["id"])
-        if messages[0]["client_id"] is not None:
-            chat_state.used_client_ids[messages[0]["client_id"]] = detail
+        if client_id is not None:
+            chat_state.used_client_ids[client_id] = detail
+    elif expected == "ack":
+        assert errors == messages == [], (parsed, before)
+        assert [(ack["client_id"], ack["message"]["content"]) for ack in acks] == [(parsed["client_id"], detail)]
     else:
         assert errors == [], (parsed, errors)
-        assert messages == []
+        assert messages == acks == []
 
 
 @EXAMPLES

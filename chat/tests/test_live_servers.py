@@ -99,9 +99,10 @@ async def test_messages_cross_between_processes_both_ways(two_servers, direct, a
         connect(socket_url(second, path, bob), origin=ORIGIN) as bob_chat,
     ):
         await alice_chat.send(json.dumps({"type": "message", "content": "from the first", "client_id": "a-1"}))
-        ack = await recv(alice_chat)
-        assert (ack["type"], ack["message"]["client_id"], ack["message"]["seq"]) == ("message", "a-1", 1)
-        assert await recv(bob_chat) == ack
+        own = await recv(alice_chat)
+        assert (own["type"], own["message"]["client_id"], own["message"]["seq"]) == ("message", "a-1", 1)
+        assert await recv(alice_chat) == {"type": "ack", "client_id": "a-1", "message": own["message"]}
+        assert await recv(bob_chat) == own
 
         await bob_chat.send(json.dumps({"type": "message", "content": "from the second"}))
         reply = await recv(bob_chat)
@@ -204,19 +205,25 @@ async def test_a_burst_across_processes_reaches_everyone_once_in_seq_order(two_s
             for n in range(per_client):
                 await ws.send(json.dumps({"type": "message", "content": f"{user.username} {n}", "client_id": f"{n}"}))
 
-        async def collect(ws, count: int) -> list[dict]:
-            messages = []
-            while len(messages) < count:
+        async def collect(ws, count: int) -> tuple[list[dict], list[str]]:
+            """Every message frame, and the client_ids of the acks, each after its message's frame."""
+            messages, acks = [], []
+            while len(messages) < count or len(acks) < per_client:
                 frame = await recv(ws, 30)
+                if frame["type"] == "ack":
+                    assert frame["message"] in messages, frame
+                    acks.append(frame["client_id"])
+                    continue
                 assert frame["type"] == "message", frame
                 messages.append(frame["message"])
-            return messages
+            return messages, acks
 
         total = per_client * len(sockets)
         collectors = [asyncio.ensure_future(collect(ws, total)) for ws in sockets]
         await asyncio.gather(*(flood(ws, user) for ws, (user, _) in zip(sockets, placement, strict=True)))
         received = await asyncio.gather(*collectors)
-        for messages in received:
+        for messages, acks in received:
+            assert acks == [f"{n}" for n in range(per_client)]
             assert [m["seq"] for m in messages] == list(range(1, total + 1))
             for user, _ in placement:
                 own = [m["content"] for m in messages if m["sender"]["id"] == user.pk]
@@ -241,8 +248,9 @@ async def test_with_redis_down_a_real_server_still_saves_and_acknowledges(direct
         path = f"/ws/chat/{direct.pk}/"
         async with connect(socket_url(server, path, alice), origin=ORIGIN) as alice_chat:
             await alice_chat.send(json.dumps({"type": "message", "content": "in the dark", "client_id": "d-1"}))
-            ack = await recv(alice_chat)
-            assert (ack["type"], ack["message"]["client_id"], ack["message"]["seq"]) == ("message", "d-1", 1)
+            own = await recv(alice_chat)
+            assert (own["type"], own["message"]["client_id"], own["message"]["seq"]) == ("message", "d-1", 1)
+            assert await recv(alice_chat) == {"type": "ack", "client_id": "d-1", "message": own["message"]}
 
             status, posted = await http_async(
                 server, "POST", "/api/messages", alice, {"conversation_id": direct.pk, "content": "REST in the dark"}

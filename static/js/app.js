@@ -120,13 +120,17 @@ function onNewMessage({ conversation_id: id, message, unread_count: unread, tota
   const href = conversationUrl(id);
   const title = sidebar.name(id) || message.sender.display_name;
   const body = preview(message, boot.me, sidebar.isGroup(id));
-  if (blocked.has(message.sender.id)) return; // no toast, no notification
+  // The user's own message (sent here or on another device) and people they blocked: no toast, no notification.
+  if (message.sender.id === boot.me.id || blocked.has(message.sender.id)) return;
   if (id !== openId && !document.hidden) toasts.show({ title, body, href });
   notifyBrowser({ title, body, tag: `conversation-${id}`, href });
 }
 
 function onNotification(frame) {
   if (frame.type === "new_message") onNewMessage(frame);
+  else if (frame.type === "message_updated" || frame.type === "message_deleted") {
+    sidebar.onMessageChanged(frame.conversation_id, frame.message);
+  }
   else if (frame.type === "read") {
     sidebar.setUnread(frame.conversation_id, frame.unread_count);
     sidebar.syncTotal(frame.total_unread);

@@ -82,6 +82,9 @@ export class ConversationView {
   // --- frames --------------------------------------------------------------------------------
   onFrame(frame) {
     if (frame.type === "message") this.onMessage(frame.message);
+    // The server's acknowledgement of a send: it follows the message's own frame, or comes alone for a
+    // retry of one this socket already showed. Either way the pending copy is settled once, by id.
+    else if (frame.type === "ack") this.onMessage(frame.message);
     else if (frame.type === "message_updated" || frame.type === "message_deleted") this.onUpdated(frame.message);
     else if (frame.type === "typing" && frame.user.id !== this.me.id) this.typing.set(frame.user, frame.is_typing);
     else if (frame.type === "receipt") this.onReceipt(frame);

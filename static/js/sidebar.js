@@ -122,10 +122,13 @@ export class Sidebar {
     this.onItem(el);
   }
 
-  // A new message in one of the conversations: it moves to the top with a new preview.
+  // A new message in one of the conversations: it moves to the top with a new preview. One older than
+  // the preview changes nothing: the user's own message comes from the chat socket and again from the
+  // notification socket, and two server processes' frames can arrive in either order.
   onMessage(conversationId, message, unread) {
     const el = this.items.get(conversationId);
     if (!el) return false;
+    if (Number(el.dataset.lastId) > message.id) return true;
     this.showLast(el, message, message.created_at);
     if (unread !== undefined) this.setUnread(conversationId, unread);
     this.reorder();
