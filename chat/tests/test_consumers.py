@@ -147,6 +147,9 @@ async def test_edits_and_deletions_reach_every_members_notification_sockets(sock
             True,
             "",
         )
+    # bob had not read it: its deletion also gives his devices their new counts.
+    counts = await receive(bob_notes)
+    assert (counts["type"], counts["unread_count"], counts["total_unread"]) == ("read", 0, 0)
     await assert_silent(alice_notes, bob_notes)
 
 
