@@ -10,7 +10,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts import api as accounts_api
 from accounts.models import User
-from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle
+from accounts.throttles import LoginAccountThrottle, LoginIPThrottle, SignupIPThrottle
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +168,7 @@ def test_a_successful_login_does_not_clear_the_failures_before_it(api, alice, us
 
 def test_a_guess_is_counted_while_its_password_is_checked(api, alice, monkeypatch):
     """Argon2 takes ~0.1 s on purpose: parallel guesses must not all pass the check meanwhile."""
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "1/min", raising=False)
+    monkeypatch.setattr(LoginAccountThrottle, "rate", "1/min", raising=False)
     assert login(api, "alice").status_code == 200  # costs nothing
     parallel = []
 
