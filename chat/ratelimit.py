@@ -2,10 +2,9 @@
 socket frames.
 
 Two kinds of budget:
-- a *window*: at most `limit` charges per `period` seconds (logins, signups, messages, password
-  changes). A sliding window, approximated from two fixed ones (the current window's count plus the
-  previous one's, weighted by how much of it still overlaps the last `period`), so a burst at a
-  window's edge cannot spend two budgets. A charge can be refunded (a login that succeeded);
+- a *window*: at most `limit` charges in any `period` seconds (logins, signups, messages, password
+  changes). A sliding log: the time of each charge in the last `period`, so no window's edge lets a
+  second budget through, and a charge can be refunded (a login that succeeded);
 - a *bucket*: a burst of `burst`, refilled at `rate` per second (socket frames, per user).
 
 Each charge is one atomic step, so parallel requests in any number of processes never spend more
@@ -13,11 +12,11 @@ than the budget: with REDIS_URL, one Lua script (one round trip); on the embedde
 process) the local cache under a lock. A charge that is refused is not counted.
 """
 
-import contextlib
 import logging
 import math
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -34,34 +33,29 @@ KEY_PREFIX = "brewverse:budget:"
 @dataclass(frozen=True)
 class Charge:
     """The outcome of one charge: whether it was allowed, how long to wait if not, and what a refund
-    takes back (`window` is the key of the window counted, None when nothing was)."""
+    takes back (the window's key, its period and this charge's entry in it; None when nothing was
+    counted)."""
 
     allowed: bool
     retry_after: float = 0.0
     window: str | None = None
+    entry: str | None = None
+    period: int = 0
 
 
-# KEYS: the current window, the previous one; ARGV: limit, window seconds, fraction of the current
-# window elapsed. Counts first and takes the charge back when over, so it needs no read-then-write.
+# KEYS: the window; ARGV: now, period, limit, the new entry. Returns {1} when counted, else {0, the
+# time the oldest entry that must go before one more fits was counted}.
 _WINDOW = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-    redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+local now, period, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+    return {0, oldest[2]}
 end
-local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
-if previous * (1 - tonumber(ARGV[3])) + count > tonumber(ARGV[1]) then
-    redis.call('DECR', KEYS[1])
-    return {0, count - 1, previous}
-end
-return {1, count, previous}
-"""
-
-# KEYS: the window charged. A window that expired meanwhile is left alone (DECR would recreate it).
-_REFUND = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-    redis.call('DECR', KEYS[1])
-end
-return 0
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(period * 1000))
+return {1}
 """
 
 # KEYS: the bucket; ARGV: burst, rate per second, now. Returns {allowed, tokens left}.
@@ -89,58 +83,41 @@ def _uses_redis() -> bool:
     return bool(settings.REDIS_URL)
 
 
-def _windows(key: str, period: int, now: float) -> tuple[str, str, float]:
-    index, elapsed = divmod(now, period)
-    return f"{KEY_PREFIX}{key}:{int(index)}", f"{KEY_PREFIX}{key}:{int(index) - 1}", elapsed / period
-
-
-def _window_wait(limit: int, period: int, count: int, previous: int, fraction: float) -> float:
-    """Seconds until one more charge fits: while the previous window's weight fades, or, when the
-    current window alone is full, into the next one (where this one becomes the previous)."""
-    if count + 1 <= limit and previous:
-        # previous * (1 - f) + count + 1 <= limit  <=>  f >= 1 - (limit - count - 1) / previous
-        return max(0.0, (1 - (limit - count - 1) / previous) - fraction) * period
-    fade = 1 - (limit - 1) / count if count else 0.0
-    return ((1 - fraction) + max(0.0, fade)) * period
-
-
-def _window_outcome(limit: int, period: int, result: list, current: str, fraction: float) -> Charge:
-    allowed, count, previous = (int(value) for value in result)
-    if allowed:
-        return Charge(True, window=current)
-    return Charge(False, retry_after=max(1.0, _window_wait(limit, period, count, previous, fraction)))
-
-
-def _local_window(current: str, previous_key: str, limit: int, period: int, fraction: float) -> list:
+def _local_window(key: str, now: float, period: int, limit: int, entry: str) -> list:
     with _local_lock:
-        previous = cache.get(previous_key, 0)
-        count = cache.get(current, 0)
-        if previous * (1 - fraction) + count + 1 > limit:
-            return [0, count, previous]
-        cache.set(current, count + 1, 2 * period)
-        return [1, count + 1, previous]
+        log = [(at, name) for at, name in cache.get(key, []) if at > now - period]
+        if len(log) >= limit:
+            return [0, log[len(log) - limit][0]]
+        log.append((now, entry))
+        cache.set(key, log, period)
+        return [1]
+
+
+def _window_outcome(result: list, now: float, period: int, key: str, entry: str) -> Charge:
+    if int(result[0]):
+        return Charge(True, window=key, entry=entry, period=period)
+    return Charge(False, retry_after=max(0.001, float(result[1]) + period - now))
 
 
 def charge(key: str, limit: int, period: int) -> Charge:
-    """Count one more use of the budget `key` (at most `limit` per `period` seconds), if it fits."""
-    current, previous, fraction = _windows(key, period, time.time())
+    """Count one more use of the budget `key` (at most `limit` in any `period` seconds), if it fits."""
+    full_key, now, entry = f"{KEY_PREFIX}{key}", time.time(), uuid.uuid4().hex
     if _uses_redis():
-        script = _sync_client().register_script(_WINDOW)
-        result = script(keys=[current, previous], args=[limit, period, fraction])
+        result = _sync_client().register_script(_WINDOW)(keys=[full_key], args=[now, period, limit, entry])
     else:
-        result = _local_window(current, previous, limit, period, fraction)
-    return _window_outcome(limit, period, result, current, fraction)
+        result = _local_window(full_key, now, period, limit, entry)
+    return _window_outcome(result, now, period, full_key, entry)
 
 
 async def acharge(key: str, limit: int, period: int) -> Charge:
     """`charge`, from async code (the sockets): Redis without a thread, or the in-memory cache."""
-    current, previous, fraction = _windows(key, period, time.time())
+    full_key, now, entry = f"{KEY_PREFIX}{key}", time.time(), uuid.uuid4().hex
     if _uses_redis():
         script = _async_client().register_script(_WINDOW)
-        result = await script(keys=[current, previous], args=[limit, period, fraction])
+        result = await script(keys=[full_key], args=[now, period, limit, entry])
     else:
-        result = _local_window(current, previous, limit, period, fraction)
-    return _window_outcome(limit, period, result, current, fraction)
+        result = _local_window(full_key, now, period, limit, entry)
+    return _window_outcome(result, now, period, full_key, entry)
 
 
 def refund(spent: Charge) -> None:
@@ -148,11 +125,11 @@ def refund(spent: Charge) -> None:
     if spent.window is None:
         return
     if _uses_redis():
-        _sync_client().register_script(_REFUND)(keys=[spent.window])
+        _sync_client().zrem(spent.window, spent.entry)
         return
-    # decr keeps the window's expiry; ValueError: the window expired meanwhile.
-    with _local_lock, contextlib.suppress(ValueError):
-        cache.decr(spent.window)
+    with _local_lock:
+        log = cache.get(spent.window, [])
+        cache.set(spent.window, [item for item in log if item[1] != spent.entry], spent.period)
 
 
 def _bucket_outcome(result: list, rate: float) -> Charge:

@@ -184,6 +184,32 @@ def test_a_guess_is_counted_while_its_password_is_checked(api, alice, monkeypatc
     assert_throttled(parallel[0])
 
 
+def test_the_username_and_the_email_of_one_account_share_one_budget(api, alice, username_budget_of_3):
+    assert login(api, "alice", "wrong password").status_code == 401
+    assert login(api, "alice@example.com", "wrong password").status_code == 401
+    assert login(api, "Alice@Example.com", "wrong password").status_code == 401
+
+    assert_throttled(login(api, "ALICE"))
+    assert_throttled(login(api, "alice@example.com"))
+
+
+@pytest.mark.parametrize(
+    "look_alike", ["al\u0131ce", "AL\u0131CE", "al\u0131ce@example.com", "\u017fam", "\u017fam@example.com"]
+)
+def test_a_non_ascii_look_alike_of_a_login_name_names_no_one(api, alice, make_user, look_alike):
+    """On PostgreSQL UPPER() folds the dotless i to I and the long s to S: each such spelling
+    was the same account under a fresh budget."""
+    make_user("sam")
+    assert login(api, look_alike).status_code == 401
+
+
+def test_spellings_of_an_unknown_name_share_one_budget(api, username_budget_of_3):
+    for name in ("nobody", "NOBODY", "\uff4eobody"):  # the last with a fullwidth n (NFKC: n)
+        assert login(api, name).status_code == 401
+
+    assert_throttled(login(api, "Nobody"))
+
+
 def test_login_is_refused_with_429_after_repeated_failures_from_one_ip(api, alice, bob, monkeypatch):
     monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
     answers = [login(api, "alice").status_code, login(api, "a1").status_code, login(api, "bob").status_code]

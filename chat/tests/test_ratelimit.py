@@ -57,19 +57,20 @@ def test_a_refund_gives_one_charge_back_and_a_refusal_costs_nothing():
     assert not ratelimit.charge("test:refund", 2, 60).allowed
 
 
-def test_the_previous_window_still_counts_so_its_edge_is_no_second_budget(monkeypatch):
-    now = 1_000_000 * 60 + 59.0  # the last second of a window
+def test_a_window_slides_so_its_edge_is_no_second_budget(monkeypatch):
+    now = 1_000_000 * 60 + 59.0  # the last second of a minute
     monkeypatch.setattr(ratelimit.time, "time", lambda: now)
-    assert all(ratelimit.charge("test:edge", 5, 60).allowed for _ in range(5))
+    assert all(ratelimit.charge("test:edge", 5, 60).allowed for _ in range(3))
+    now += 10
+    assert all(ratelimit.charge("test:edge", 5, 60).allowed for _ in range(2))
 
-    now += 2  # the next window, one second in: the previous one still weighs 59/60
+    now += 49  # a new minute, and then some: the five are still within the last 60 seconds
     refused = ratelimit.charge("test:edge", 5, 60)
     assert not refused.allowed
-    # previous 5 * (1 - f) + 1 <= 5 once f >= 1/5, that is 12 s into the window: 11 s from now.
-    assert refused.retry_after == pytest.approx(11)
+    assert refused.retry_after == pytest.approx(1)  # when the oldest is a minute old
 
-    now += 11
-    assert ratelimit.charge("test:edge", 5, 60).allowed
+    now += 1.01
+    assert [ratelimit.charge("test:edge", 5, 60).allowed for _ in range(4)] == [True, True, True, False]
 
 
 async def test_a_bucket_allows_a_burst_then_its_rate():
