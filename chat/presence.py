@@ -1,11 +1,13 @@
 """Who is online: a user is online while at least one of their sockets is open, in any process.
 
-Each open socket is an entry (user, socket id, expiry). A socket adds its entry when it is accepted,
-pushes the expiry PRESENCE_TTL seconds ahead on every heartbeat (every PRESENCE_HEARTBEAT seconds) and
-removes it when it closes. A process that dies without closing its sockets stops heartbeating, so its
-entries stop counting once they expire: nobody stays online forever. Nobody closes those sockets, so
-`sweep_expired` (run by `manage.py run_notifier` every pass) finds users left with expired entries only
-and records them offline, as their last socket closing would have.
+Each open socket is an entry (user, socket id, expiry). A socket adds its entry when it opens, in
+the same atomic step that checks its user has fewer than SOCKETS_PER_USER sockets of its kind (the
+socket id starts with the kind: `chat:` or `notifications:`), pushes the expiry PRESENCE_TTL seconds
+ahead on every heartbeat (every PRESENCE_HEARTBEAT seconds) and removes it when it closes. A process
+that dies without closing its sockets stops heartbeating, so its entries stop counting once they
+expire: nobody stays online forever. Nobody closes those sockets, so `sweep_expired` (run by
+`manage.py run_notifier` every pass) finds users left with expired entries only and records them
+offline, as their last socket closing would have.
 
 Two stores, chosen by settings like the channel layer:
 - with REDIS_URL, one sorted set per user (member: socket id, score: expiry timestamp), shared by
