@@ -329,7 +329,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(RateLimited("Too many frames; slow down.", frames.retry_after), _client_id(content))
             return
         if isinstance(content.get("type"), str) and content["type"] in self.message_frames:
-            messages = await MessagePostThrottle.acharge(self.user.pk)
+            messages = await MessagePostThrottle.charge_socket_message(self.user.pk)
             if not messages.allowed:
                 error = RateLimited("Too many messages; wait before sending more.", messages.retry_after)
                 await self.send_error(error, _client_id(content))

@@ -211,7 +211,7 @@ class MessagePostThrottle(BudgetThrottle):
             return True
 
     @classmethod
-    async def acharge(cls, user_id: int) -> Charge:
+    async def charge_socket_message(cls, user_id: int) -> Charge:
         """A socket's message frame: the same window as a REST post, one round trip, from the loop."""
         throttle = cls()
         try:

@@ -432,3 +432,11 @@ def test_the_access_token_lifetime_is_the_configured_one(api, alice):
     access = AccessToken(login(api, "alice").json()["access"])
 
     assert access["exp"] - access["iat"] == settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()
+
+
+def test_the_account_budget_costs_one_query_a_login(api, alice, django_assert_num_queries):
+    """Resolving the login name to its account is one indexed read, besides the login's own."""
+    with django_assert_num_queries(2):
+        assert login(api, "nobody").status_code == 401
+    with django_assert_num_queries(2):
+        assert login(api, "alice", "wrong password").status_code == 401
