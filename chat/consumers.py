@@ -300,18 +300,11 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             frame["retry_after"] = error.retry_after
         await self.send_json(frame)
 
-    async def _take_frame(self) -> ratelimit.Charge:
-        try:
-            bucket = f"frames:{self.user.pk}"
-            return await ratelimit.atake(bucket, settings.SOCKET_FRAME_BURST, settings.SOCKET_FRAME_RATE)
-        except Exception as error:  # the counters live in Redis: while it is down, frames go through
-            logger.warning("frame budget unavailable, frame allowed: %r", error)
-            return ratelimit.Charge(True)
-
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Parse a frame; every frame, good or bad, takes a token from the user's frame bucket (one
         for all their sockets), and a message frame is charged to their message budget."""
-        frames = await self._take_frame()
+        bucket = ratelimit.atake(f"frames:{self.user.pk}", settings.SOCKET_FRAME_BURST, settings.SOCKET_FRAME_RATE)
+        frames = await ratelimit.lenient("frames", bucket)
         raw = text_data if text_data is not None else bytes_data
         size = len(raw.encode()) if isinstance(raw, str) else len(raw or b"")
         if size > settings.SOCKET_MAX_FRAME_BYTES:

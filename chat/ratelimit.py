@@ -17,6 +17,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -158,6 +159,26 @@ async def atake(key: str, burst: float, rate: float) -> Charge:
     return _bucket_outcome(result, rate)
 
 
+_outage_logged = False
+
+
+async def lenient(what: str, charging: Awaitable[Charge]) -> Charge:
+    """Await a charge; while the store (Redis) fails, allow instead, so that a message is still saved.
+    The outage is logged once, not once a frame, and its end once."""
+    global _outage_logged
+    try:
+        outcome = await charging
+    except Exception as error:
+        if not _outage_logged:
+            logger.warning("budgets unavailable: %s allowed until they are back (%r)", what, error)
+            _outage_logged = True
+        return Charge(True)
+    if _outage_logged:
+        logger.info("budgets available again")
+        _outage_logged = False
+    return outcome
+
+
 # --- DRF's side: throttles over these budgets -------------------------------------------------------
 
 
@@ -214,8 +235,4 @@ class MessagePostThrottle(BudgetThrottle):
     async def charge_socket_message(cls, user_id: int) -> Charge:
         """A socket's message frame: the same window as a REST post, one round trip, from the loop."""
         throttle = cls()
-        try:
-            return await acharge(cls.key_for(user_id), throttle.num_requests, throttle.duration)
-        except Exception as error:
-            logger.warning("message budget unavailable, frame allowed: %r", error)
-            return Charge(True)
+        return await lenient("messages", acharge(cls.key_for(user_id), throttle.num_requests, throttle.duration))

@@ -3,6 +3,7 @@ message budget for REST and socket, one frame bucket for all of a user's sockets
 sockets of each kind. On the embedded defaults and, in the PostgreSQL + Redis run, on Redis."""
 
 import asyncio
+import logging
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ from chat.consumers import CLOSE_TOO_MANY
 from chat.models import Message
 from chat.ratelimit import MessagePostThrottle
 from chat.tests import sockets as socket_fixtures
-from chat.tests.sockets import assert_silent, closed_with, receive, receive_messages
+from chat.tests.sockets import assert_silent, closed_with, down_redis_url, receive, receive_messages
 from chat.tests.test_consumers import rest_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -218,3 +219,18 @@ async def test_the_sockets_of_a_crashed_process_stop_taking_places(sockets, alic
     await sockets.notifications(alice)
     await sockets.notifications(alice)
     await assert_too_many(sockets, "/ws/notifications/", alice)
+
+
+async def test_while_the_budgets_store_is_down_frames_go_through_and_it_is_logged_once(
+    sockets, direct, alice, caplog, monkeypatch
+):
+    down = down_redis_url()
+    monkeypatch.setattr(ratelimit, "_outage_logged", False)
+    cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": down}}
+    with override_settings(REDIS_URL=down, CACHES=cache), caplog.at_level(logging.INFO):
+        alice_chat = await sockets.chat(alice, direct.pk)
+        for n in range(3):
+            await alice_chat.send_json_to({"type": "message", "content": f"during the outage {n}"})
+        assert len(await receive_messages(alice_chat, 3)) == 3
+
+        assert caplog.text.count("budgets unavailable") == 1
