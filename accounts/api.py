@@ -26,7 +26,8 @@ from accounts.serializers import (
     TokenPairOutput,
     TokenRefreshOutput,
 )
-from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle, login_succeeded
+from accounts.throttles import LoginAccountThrottle, LoginIPThrottle, SignupIPThrottle, login_succeeded
+from chat.ratelimit import BudgetThrottle
 
 
 def _session_payload(user) -> dict:
@@ -63,7 +64,7 @@ class SignupView(APIView):
 class LoginView(_CredentialsInBodyView):
     """Only failed logins spend the throttles' budgets (`accounts.throttles.login_succeeded`)."""
 
-    throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
+    throttle_classes = [LoginIPThrottle, LoginAccountThrottle]
 
     def get_throttles(self) -> list:
         # The instances that charged this attempt are the ones that can refund it; a view instance
@@ -116,7 +117,7 @@ class MeView(APIView):
         return Response(MeSerializer(user).data)
 
 
-class PasswordChangeThrottle(UserRateThrottle):
+class PasswordChangeThrottle(BudgetThrottle, UserRateThrottle):
     """Guessing the current password with a stolen access token is as slow as guessing a login."""
 
     scope = "password_change"

@@ -1,11 +1,13 @@
 """The signup and login forms of the server-rendered pages (the API has its own serializers)."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import User, username_validator
+from accounts.throttles import login_succeeded, login_throttles, page_throttle_wait
 
 
 class SignupForm(forms.Form):
@@ -96,3 +98,18 @@ class PasswordForm(PasswordChangeForm):
         ].help_text = "At least 8 characters, not a common password, not only digits, not close to your name or email."
         self.fields["new_password2"].label = "Confirm new password"
         self.fields["new_password2"].help_text = ""
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's login, charged to the account's and the address's login budgets (the API's and the
+    login page's), so a superuser's password is no easier to guess here than anywhere else."""
+
+    def clean(self) -> dict:
+        throttles = login_throttles()
+        wait = page_throttle_wait(self.request, throttles)
+        if wait is not None:
+            raise ValidationError(f"Too many attempts. Try again in {wait} seconds.", code="throttled")
+        cleaned = super().clean()
+        # Only failed logins spend the budgets, as everywhere.
+        login_succeeded(throttles)
+        return cleaned

@@ -12,12 +12,29 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,30}$"
 username_validator = RegexValidator(USERNAME_PATTERN, "Use 3 to 30 letters, digits, dots, dashes or underscores.")
 
 
+def login_name_lookup(name: str) -> Q:
+    """Which user a login name names: the username, or with an `@` the email, in any ASCII case.
+
+    Case is ignored for ASCII only. PostgreSQL's UPPER() (which `iexact` uses) folds more than ASCII:
+    the dotless i (U+0131) becomes I and the long s (U+017F) becomes S, so `victor` spelt with a dotless
+    i would log in as `victor`. Usernames are ASCII, so a name with anything else names no one; an email
+    that is not ASCII must match exactly.
+    """
+    if "@" in name:
+        return Q(email__iexact=name) if name.isascii() else Q(email=name)
+    return Q(username__iexact=name) if name.isascii() else Q(pk__in=[])
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str) -> "User":
         """Log in by username or email, whatever their case (Django's ModelBackend calls this)."""
-        return self.get(Q(username__iexact=username) | Q(email__iexact=username))
+        return self.get(login_name_lookup(username))
+
+    def for_login(self, name: str) -> "User | None":
+        """The account a login name names, as the login itself would find it; None for no account."""
+        return self.filter(login_name_lookup(name)).first()
 
     def create_user(self, username: str, email: str, password: str | None = None, **extra) -> "User":
         user = self.model(username=username, email=self.normalize_email(email), **extra)

@@ -1,47 +1,51 @@
-"""Login throttles: one budget per username (guessing one account) and one per IP (spraying many).
+"""Login and signup throttles: one budget per account (guessing one password) and one per IP
+(spraying many), shared by the API login, the login page and the admin's login.
 
-Only failed logins spend these budgets: `login_succeeded` gives a successful login's attempt back.
-`page_throttle_wait` applies them (and any other DRF throttle) to the server-rendered pages.
+They count with `chat.ratelimit` (atomic across processes). Only failed logins spend the login
+budgets: `login_succeeded` gives a successful login's attempt back. `page_throttle_wait` applies them
+(and any other DRF throttle) to the server-rendered pages.
 """
 
 import hashlib
 import math
+import unicodedata
 from types import SimpleNamespace
 
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
+
+from accounts.models import User
+from chat.ratelimit import BudgetThrottle
 
 
-class FailureThrottle(SimpleRateThrottle):
-    """A budget that only failures spend: `allow_request` charges every attempt as DRF's throttle does,
-    and `refund` takes a successful one back.
+class FailureThrottle(BudgetThrottle):
+    """A budget that only failures spend: `allow_request` charges every attempt, and `refund` takes a
+    successful one back.
 
     Charging first and refunding later, rather than counting a failure once it is known: Argon2 spends
     ~0.1 s on each password on purpose, and parallel guesses would all pass a check made before the
     first of them was counted.
     """
 
-    def refund(self) -> None:
-        key = getattr(self, "key", None)  # unset or None when allow_request did not count the attempt
-        if key is None:
-            return
-        history = self.cache.get(key, [])
-        try:
-            history.remove(self.now)
-        except ValueError:
-            return  # already gone: expired, or overwritten by a concurrent attempt
-        self.cache.set(key, history, self.duration)
 
+class LoginAccountThrottle(FailureThrottle):
+    """Per account: a login name counts against the account it resolves to, so its username and its
+    email (in any case) share one budget. A name that resolves to no account is counted on its own,
+    normalised (NFKC, case-folded), so its variants share a budget too."""
 
-class LoginUsernameThrottle(FailureThrottle):
     scope = "login_username"
 
     def get_cache_key(self, request, view) -> str | None:
         data = request.data if isinstance(request.data, dict) else {}
-        username = data.get("username")
-        if not isinstance(username, str) or not username:
+        name = data.get("username")
+        if not isinstance(name, str) or not name:
             return None
-        # Hashed: a username from the request is any text, and cache keys must stay short and plain.
-        ident = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        user = User.objects.for_login(name)
+        if user is not None:
+            ident = f"user-{user.pk}"
+        else:
+            # Hashed: a name from the request is any text, and cache keys must stay short and plain.
+            folded = unicodedata.normalize("NFKC", name.strip()).casefold()
+            ident = "name-" + hashlib.sha256(folded.encode()).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -58,6 +62,12 @@ class SignupIPThrottle(LoginIPThrottle):
     scope = "signup_ip"
 
 
+def login_throttles() -> list[FailureThrottle]:
+    """The budgets every login spends (API, page, admin), fresh for one attempt: the instances that
+    charged it are the ones that can refund it."""
+    return [LoginIPThrottle(), LoginAccountThrottle()]
+
+
 def login_succeeded(throttles: list[FailureThrottle]) -> None:
     """Gives back the attempt a successful login was charged, so that logging in never locks anyone out.
 
@@ -69,7 +79,7 @@ def login_succeeded(throttles: list[FailureThrottle]) -> None:
         throttle.refund()
 
 
-def page_throttle_wait(request, throttles: list[SimpleRateThrottle]) -> int | None:
+def page_throttle_wait(request, throttles: list[BaseThrottle]) -> int | None:
     """For server-rendered pages: seconds to wait when one of these API throttles refuses, else None.
 
     Pages spend the same budgets as the API, so switching between the two gains an attacker nothing.

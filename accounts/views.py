@@ -18,13 +18,7 @@ from accounts import services
 from accounts.api import PasswordChangeThrottle
 from accounts.forms import LoginForm, PasswordForm, ProfileForm, SignupForm
 from accounts.models import User
-from accounts.throttles import (
-    LoginIPThrottle,
-    LoginUsernameThrottle,
-    SignupIPThrottle,
-    login_succeeded,
-    page_throttle_wait,
-)
+from accounts.throttles import SignupIPThrottle, login_succeeded, login_throttles, page_throttle_wait
 from chat import moderation, selectors
 from chat.views import AVATAR_COLOURS
 
@@ -39,7 +33,7 @@ class LoginPage(LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        self.throttles = [LoginIPThrottle(), LoginUsernameThrottle()]
+        self.throttles = login_throttles()
         wait = page_throttle_wait(request, self.throttles)
         if wait is not None:
             form = self.get_form()

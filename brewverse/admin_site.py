@@ -1,7 +1,9 @@
-"""The admin site, with the moderators' work (the report queue) at the top of the index."""
+"""The admin site, with the moderators' work (the report queue) at the top of the index, and a login
+that spends the same budgets as every other login."""
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.core.exceptions import NON_FIELD_ERRORS
 
 # Models listed first on the index, in this order; the rest follow alphabetically.
 PRIORITY = ["report", "message", "user", "auditentry"]
@@ -11,6 +13,22 @@ class BrewverseAdminSite(admin.AdminSite):
     site_header = "Brewverse moderation"
     site_title = "Brewverse admin"
     index_title = "Reports first"
+
+    @property
+    def login_form(self):
+        """Django's admin login form, spending the login budgets of the API and the login page."""
+        # Imported here: this module loads with the app registry (BrewverseAdminConfig), before forms can.
+        from accounts.forms import AdminLoginForm
+
+        return AdminLoginForm
+
+    def login(self, request, extra_context=None):
+        """A refusal by the login budgets is a 429, like the other logins'."""
+        response = super().login(request, extra_context)
+        form = getattr(response, "context_data", {}).get("form")
+        if form is not None and form.has_error(NON_FIELD_ERRORS, "throttled"):
+            response.status_code = 429
+        return response
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

@@ -271,9 +271,12 @@ LOGGING = {
 }
 # Seconds a batch of group sends may take before it is logged as failed (the change is saved anyway).
 CHANNEL_SEND_TIMEOUT = float(os.environ.get("CHANNEL_SEND_TIMEOUT", "3"))
-# Frames one socket may send: a burst of SOCKET_FRAME_BURST, refilled at SOCKET_FRAME_RATE per second.
+# Frames one user may send, on all their sockets together: a burst of SOCKET_FRAME_BURST, refilled at
+# SOCKET_FRAME_RATE per second.
 SOCKET_FRAME_BURST = float(os.environ.get("SOCKET_FRAME_BURST", "200"))
 SOCKET_FRAME_RATE = float(os.environ.get("SOCKET_FRAME_RATE", "20"))
+# Sockets one user may have open of each kind (chat, notifications), in all processes together.
+SOCKETS_PER_USER = int(os.environ.get("SOCKETS_PER_USER", "20"))
 # A client frame larger than this is refused without being parsed.
 SOCKET_MAX_FRAME_BYTES = int(os.environ.get("SOCKET_MAX_FRAME_BYTES", str(64 * 1024)))
 

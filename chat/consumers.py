@@ -17,6 +17,7 @@ See docs/realtime.md for the frames and what a client can rely on.
 import asyncio
 import json
 import logging
+import math
 import time
 from urllib.parse import parse_qs
 
@@ -27,11 +28,11 @@ from django.conf import settings
 
 from accounts.socket_auth import handshake_refused
 from brewverse.db import in_thread_pool
-from chat import events, presence, selectors, services
+from chat import events, presence, ratelimit, selectors, services
 from chat.api.serializers import MessageSerializer, UserPublicSerializer
 from chat.errors import ChatError, ConversationNotFound, ErrorCode
 from chat.models import Conversation
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import MessagePostThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ CLOSE_REVOKED = 4401  # the user was banned: every socket of theirs closes
 # The access token the socket was opened with expired: refresh it and reconnect with ?after=. Not
 # 4401, after which a client logs out; 4000 + the unofficial HTTP 419 "Authentication Timeout".
 CLOSE_EXPIRED = 4419
+# The user has SOCKETS_PER_USER sockets of this kind open already: close one before opening another.
+# Accepted, then closed with this code (4000 + HTTP 429), so a client can tell it from a refused login.
+CLOSE_TOO_MANY = 4429
 # Backoff between attempts to reach a channel layer that is down.
 LAYER_RETRY_MIN, LAYER_RETRY_MAX = 0.5, 10.0
 # How long a chat socket holds an early message for the ones before it to arrive through the layer,
@@ -56,6 +60,14 @@ GROUP_REFRESH_SECONDS = 3600.0
 class BadFrame(ChatError):
     def __init__(self, detail: str, code: ErrorCode = ErrorCode.BAD_FRAME) -> None:
         super().__init__(code, detail)
+
+
+class RateLimited(ChatError):
+    """A frame over one of the user's budgets; `retry_after`: seconds until one more would fit."""
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, detail)
+        self.retry_after = math.ceil(retry_after * 1000) / 1000
 
 
 def _int_field(content: dict, name: str, *, required: bool) -> int | None:
@@ -99,7 +111,15 @@ async def _stop(task: asyncio.Future) -> None:
 
 
 class BaseConsumer(AsyncJsonWebsocketConsumer):
-    """Refuses anonymous handshakes, forwards `frame.send` group messages, survives the layer."""
+    """Refuses anonymous handshakes, forwards `frame.send` group messages, survives the layer.
+
+    Limits per user, across processes (chat/ratelimit.py): SOCKETS_PER_USER sockets of each `kind`,
+    one frame bucket for all their sockets, and frames of a type in `message_frames` charge the
+    message budget that REST posts charge too.
+    """
+
+    kind: str
+    message_frames: frozenset[str] = frozenset()
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' own consumer loop (`await_many_dispatch`), with two changes.
@@ -218,13 +238,22 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             handshake_refused(self.scope, "no valid token or session")
             await self.close()
             return
-        self.bucket = TokenBucket()
+        # The socket's presence entry is its place among the user's sockets of its kind: it is taken
+        # before connect() does any work, and entries of a crashed process expire (chat/presence.py).
+        prefix = f"{self.kind}:"
+        self.presence = presence.SocketPresenceTracker(self.user.pk, prefix + self.channel_name)
+        if not await self.presence.start(self, prefix=prefix, limit=settings.SOCKETS_PER_USER):
+            logger.info(
+                "socket refused: user %s has %s %s sockets open", self.user.pk, settings.SOCKETS_PER_USER, self.kind
+            )
+            await self.accept()
+            await self.close(code=CLOSE_TOO_MANY, reason="Too many sockets open; close one first.")
+            return
         # Groups are joined in connect(), not by Channels beforehand, so an outage cannot refuse the socket.
         await self.connect()
-        # connect() either accepts or closes: an accepted socket makes its user online (chat/presence.py).
-        if not self.closing:
-            self.presence = presence.SocketPresenceTracker(self.user.pk, self.channel_name)
-            self.presence.start(self)
+        # connect() either accepts or closes; a closed socket gives its place back at once.
+        if self.closing:
+            await self.presence.stop()
 
     async def websocket_disconnect(self, message: dict) -> None:
         await self.leave_groups()
@@ -272,11 +301,15 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         frame = {"type": "error", "code": error.code.value, "detail": error.detail}
         if client_id is not None:
             frame["client_id"] = client_id
+        if isinstance(error, RateLimited):
+            frame["retry_after"] = error.retry_after
         await self.send_json(frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Parse a frame; every frame, good or bad, takes a token from the socket's bucket."""
-        allowed = self.bucket.take()
+        """Parse a frame; every frame, good or bad, takes a token from the user's frame bucket (one
+        for all their sockets), and a message frame is charged to their message budget."""
+        bucket = ratelimit.atake(f"frames:{self.user.pk}", settings.SOCKET_FRAME_BURST, settings.SOCKET_FRAME_RATE)
+        frames = await ratelimit.lenient("frames", bucket)
         raw = text_data if text_data is not None else bytes_data
         size = len(raw.encode()) if isinstance(raw, str) else len(raw or b"")
         if size > settings.SOCKET_MAX_FRAME_BYTES:
@@ -290,9 +323,15 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             await self.send_error(BadFrame("Frames must be JSON objects."))
             return
-        if not allowed:
-            await self.send_error(BadFrame("Too many frames; slow down.", ErrorCode.RATE_LIMITED), _client_id(content))
+        if not frames.allowed:
+            await self.send_error(RateLimited("Too many frames; slow down.", frames.retry_after), _client_id(content))
             return
+        if isinstance(content.get("type"), str) and content["type"] in self.message_frames:
+            messages = await MessagePostThrottle.charge_socket_message(self.user.pk)
+            if not messages.allowed:
+                error = RateLimited("Too many messages; wait before sending more.", messages.retry_after)
+                await self.send_error(error, _client_id(content))
+                return
         try:
             await self.receive_json(content)
         except ChatError as error:
@@ -308,6 +347,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
 class ChatConsumer(BaseConsumer):
     """`/ws/chat/{conversation_id}/`: messages, typing, receipts for one conversation."""
+
+    kind = "chat"
+    message_frames = frozenset({"message"})
 
     async def connect(self) -> None:
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
@@ -520,6 +562,8 @@ class ChatConsumer(BaseConsumer):
 
 class NotificationConsumer(BaseConsumer):
     """`/ws/notifications/`: one per device; every device of a user gets every event."""
+
+    kind = "notifications"
 
     async def connect(self) -> None:
         self.groups = [events.user_group(self.user.pk)]

@@ -1,11 +1,13 @@
 """Who is online: a user is online while at least one of their sockets is open, in any process.
 
-Each open socket is an entry (user, socket id, expiry). A socket adds its entry when it is accepted,
-pushes the expiry PRESENCE_TTL seconds ahead on every heartbeat (every PRESENCE_HEARTBEAT seconds) and
-removes it when it closes. A process that dies without closing its sockets stops heartbeating, so its
-entries stop counting once they expire: nobody stays online forever. Nobody closes those sockets, so
-`sweep_expired` (run by `manage.py run_notifier` every pass) finds users left with expired entries only
-and records them offline, as their last socket closing would have.
+Each open socket is an entry (user, socket id, expiry). A socket adds its entry when it opens, in
+the same atomic step that checks its user has fewer than SOCKETS_PER_USER sockets of its kind (the
+socket id starts with the kind: `chat:` or `notifications:`), pushes the expiry PRESENCE_TTL seconds
+ahead on every heartbeat (every PRESENCE_HEARTBEAT seconds) and removes it when it closes. A process
+that dies without closing its sockets stops heartbeating, so its entries stop counting once they
+expire: nobody stays online forever. Nobody closes those sockets, so `sweep_expired` (run by
+`manage.py run_notifier` every pass) finds users left with expired entries only and records them
+offline, as their last socket closing would have.
 
 Two stores, chosen by settings like the channel layer:
 - with REDIS_URL, one sorted set per user (member: socket id, score: expiry timestamp), shared by
@@ -104,6 +106,36 @@ async def _redis_refresh(user_id: int, socket_id: str) -> int:
     return results[1]
 
 
+# KEYS: the user's set, the index; ARGV: socket id, now, expiry, set lifetime, user id, kind prefix,
+# limit. `_redis_refresh` for a socket that is opening, unless the user already has `limit` live
+# entries whose socket id starts with the prefix: then -1 and nothing is added. One script, so two
+# sockets opening at once in two processes cannot both take the last place.
+_OPEN_WITHIN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+local prefix, same = ARGV[6], 0
+for _, member in ipairs(live) do
+    if string.sub(member, 1, #prefix) == prefix then
+        same = same + 1
+    end
+end
+if same >= tonumber(ARGV[7]) then
+    return -1
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[5])
+return #live
+"""
+
+
+async def _redis_open_within(user_id: int, socket_id: str, prefix: str, limit: int) -> int:
+    now = time.time()
+    script = _async_client().register_script(_OPEN_WITHIN)
+    args = [socket_id, now, now + settings.PRESENCE_TTL, _key_lifetime(), user_id, prefix, limit]
+    return await script(keys=[_key(user_id), INDEX_KEY], args=args)
+
+
 # KEYS: the user's set, the index; ARGV: socket id, now, user id. The user leaves the index in the
 # same step as their last entry, and whoever takes them out of it (this or a sweeper) is the one who
 # announces them offline: -1 when a sweeper was first. While entries remain, the index follows the
@@ -200,6 +232,21 @@ def _db_refresh(user_id: int, socket_id: str) -> int:
     return count
 
 
+def _db_open_within(user_id: int, socket_id: str, prefix: str, limit: int) -> int:
+    """Like `_redis_open_within`. The user's row is locked first, so sockets opening at once take
+    their places one at a time (SQLite's IMMEDIATE transaction does that by itself)."""
+    now = timezone.now()
+    with transaction.atomic():
+        list(User.objects.select_for_update().filter(pk=user_id).values_list("pk"))
+        live = SocketPresence.objects.filter(user_id=user_id, expires_at__gt=now)
+        if live.filter(socket_id__startswith=prefix).count() >= limit:
+            return -1
+        SocketPresence.objects.filter(user_id=user_id, expires_at__lte=now).delete()
+        count = live.count()
+        SocketPresence.objects.create(socket_id=socket_id, user_id=user_id, expires_at=_expiry())
+    return count
+
+
 def _db_remove(user_id: int, socket_id: str) -> int:
     """Like `_redis_remove`: -1 when the socket's row is gone already, the sweep having taken it."""
     now = timezone.now()
@@ -270,6 +317,17 @@ async def socket_opened(user_id: int, socket_id: str) -> bool:
     if _uses_redis():
         return await _redis_refresh(user_id, socket_id) == 0
     return await in_thread_pool(_db_refresh)(user_id, socket_id) == 0
+
+
+async def socket_opened_within(user_id: int, socket_id: str, *, prefix: str, limit: int) -> bool | None:
+    """`socket_opened`, unless the user already has `limit` live sockets whose ids start with
+    `prefix` (their sockets of one kind): then None, and the socket is not counted. Sockets of a
+    crashed process stop taking places once their entries expire."""
+    if _uses_redis():
+        before = await _redis_open_within(user_id, socket_id, prefix, limit)
+    else:
+        before = await in_thread_pool(_db_open_within)(user_id, socket_id, prefix, limit)
+    return None if before < 0 else before == 0
 
 
 async def socket_heartbeat(user_id: int, socket_id: str) -> bool:
@@ -349,14 +407,26 @@ class SocketPresenceTracker:
         # carry on and could put the entry back after the socket removed it.
         self._heartbeat: asyncio.Future | None = None
 
-    def start(self, owner: object) -> None:
-        """Runs in the background, so a slow store or channel layer never holds up the socket.
+    async def start(self, owner: object, *, prefix: str, limit: int) -> bool:
+        """Count the socket, unless its user has `limit` live sockets with ids starting with `prefix`
+        already: then False, and it is not counted (chat/consumers.py refuses it).
 
-        Should `owner` (the consumer) vanish without `stop()`, the heartbeat ends with it.
+        Awaited, since the socket waits for the answer (one Redis round trip, or one transaction); a
+        store that fails lets the socket in, uncounted (presence is best effort). Announcing the user
+        online and the heartbeat run in the background, so a slow channel layer never holds up the
+        socket. Should `owner` (the consumer) vanish without `stop()`, the heartbeat ends with it.
         """
-        self._opening = asyncio.ensure_future(self._open())
+        try:
+            came_online = await socket_opened_within(self.user_id, self.socket_id, prefix=prefix, limit=limit)
+        except Exception as error:
+            logger.warning("presence: socket %s of user %s not counted (%r)", self.socket_id, self.user_id, error)
+            came_online = False
+        if came_online is None:
+            return False
+        self._opening = asyncio.ensure_future(self._announce(came_online))
         self._beating = asyncio.ensure_future(self._beat())
         weakref.finalize(owner, self._beating.cancel).atexit = False
+        return True
 
     async def stop(self) -> None:
         if self._opening is None:
@@ -373,12 +443,13 @@ class SocketPresenceTracker:
         except Exception as error:
             logger.warning("presence: socket %s of user %s not closed (%r)", self.socket_id, self.user_id, error)
 
-    async def _open(self) -> None:
+    async def _announce(self, came_online: bool) -> None:
+        if not came_online:
+            return
         try:
-            if await socket_opened(self.user_id, self.socket_id):
-                await in_thread_pool(presence_record)(user_id=self.user_id, online=True)
+            await in_thread_pool(presence_record)(user_id=self.user_id, online=True)
         except Exception as error:
-            logger.warning("presence: socket %s of user %s not counted (%r)", self.socket_id, self.user_id, error)
+            logger.warning("presence: user %s not announced online (%r)", self.user_id, error)
 
     async def _beat(self) -> None:
         while True:

@@ -18,10 +18,10 @@ from accounts.throttles import page_throttle_wait
 from chat import moderation, selectors, services
 from chat.api.pagination import first_page
 from chat.api.serializers import MessageSerializer, conversation_payload
-from chat.api.views import MessagePostThrottle
 from chat.errors import ChatError, ConversationNotFound
 from chat.forms import AddMemberForm, DirectForm, GroupForm, MessageForm, RenameForm, apply_chat_error
 from chat.models import Participant
+from chat.ratelimit import MessagePostThrottle
 
 HISTORY_PAGE = 50
 AVATAR_COLOURS = 8

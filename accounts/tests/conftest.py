@@ -2,16 +2,16 @@
 
 import pytest
 
-from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle
+from accounts.throttles import LoginAccountThrottle, LoginIPThrottle
 
 
 @pytest.fixture
 def login_budgets_of_3(monkeypatch):
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(LoginAccountThrottle, "rate", "3/min", raising=False)
     monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
 
 
 @pytest.fixture
 def username_budget_of_3(monkeypatch):
     """The IP's budget stays at 30, so a 429 can only come from the name's."""
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(LoginAccountThrottle, "rate", "3/min", raising=False)

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts import api as accounts_api
 from accounts.models import User
-from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle
+from accounts.throttles import LoginAccountThrottle, LoginIPThrottle, SignupIPThrottle
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -171,7 +171,7 @@ def test_a_successful_login_does_not_clear_the_failures_before_it(api, alice, us
 
 def test_a_guess_is_counted_while_its_password_is_checked(api, alice, monkeypatch):
     """Argon2 takes ~0.1 s on purpose: parallel guesses must not all pass the check meanwhile."""
-    monkeypatch.setattr(LoginUsernameThrottle, "rate", "1/min", raising=False)
+    monkeypatch.setattr(LoginAccountThrottle, "rate", "1/min", raising=False)
     assert login(api, "alice").status_code == 200  # costs nothing
     parallel = []
 
@@ -185,6 +185,32 @@ def test_a_guess_is_counted_while_its_password_is_checked(api, alice, monkeypatc
 
     assert login(api, "alice", "wrong password").status_code == 401
     assert_throttled(parallel[0])
+
+
+def test_the_username_and_the_email_of_one_account_share_one_budget(api, alice, username_budget_of_3):
+    assert login(api, "alice", "wrong password").status_code == 401
+    assert login(api, "alice@example.com", "wrong password").status_code == 401
+    assert login(api, "Alice@Example.com", "wrong password").status_code == 401
+
+    assert_throttled(login(api, "ALICE"))
+    assert_throttled(login(api, "alice@example.com"))
+
+
+@pytest.mark.parametrize(
+    "look_alike", ["al\u0131ce", "AL\u0131CE", "al\u0131ce@example.com", "\u017fam", "\u017fam@example.com"]
+)
+def test_a_non_ascii_look_alike_of_a_login_name_names_no_one(api, alice, make_user, look_alike):
+    """On PostgreSQL UPPER() folds the dotless i to I and the long s to S: each such spelling
+    was the same account under a fresh budget."""
+    make_user("sam")
+    assert login(api, look_alike).status_code == 401
+
+
+def test_spellings_of_an_unknown_name_share_one_budget(api, username_budget_of_3):
+    for name in ("nobody", "NOBODY", "\uff4eobody"):  # the last with a fullwidth n (NFKC: n)
+        assert login(api, name).status_code == 401
+
+    assert_throttled(login(api, "Nobody"))
 
 
 def test_login_is_refused_with_429_after_repeated_failures_from_one_ip(api, alice, bob, monkeypatch):
@@ -409,3 +435,11 @@ def test_the_access_token_lifetime_is_the_configured_one(api, alice):
     access = AccessToken(login(api, "alice").json()["access"])
 
     assert access["exp"] - access["iat"] == settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()
+
+
+def test_the_account_budget_costs_one_query_a_login(api, alice, django_assert_num_queries):
+    """Resolving the login name to its account is one indexed read, besides the login's own."""
+    with django_assert_num_queries(2):
+        assert login(api, "nobody").status_code == 401
+    with django_assert_num_queries(2):
+        assert login(api, "alice", "wrong password").status_code == 401

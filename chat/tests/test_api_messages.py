@@ -4,8 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from chat import services
-from chat.api.views import MessagePostThrottle
 from chat.models import Conversation, Message, Participant
+from chat.ratelimit import MessagePostThrottle
 
 pytestmark = pytest.mark.django_db
 
