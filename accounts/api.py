@@ -1,6 +1,8 @@
 """The authentication API: signup, login, token refresh and logout, and the caller's own profile."""
 
-from django.contrib.auth import authenticate, update_session_auth_hash
+import hashlib
+
+from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
@@ -8,11 +10,10 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
-from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import services
 from accounts.serializers import (
@@ -21,11 +22,13 @@ from accounts.serializers import (
     MeUpdateInput,
     PasswordChangeInput,
     RefreshInput,
-    RefreshRotateInput,
     SignupInput,
     TokenPairOutput,
+    TokenRefreshOutput,
+    VerificationResendInput,
 )
 from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle, login_succeeded
+from chat.errors import ChatError, ErrorCode
 
 
 def _session_payload(user) -> dict:
@@ -56,6 +59,10 @@ class SignupView(APIView):
         data = SignupInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_signup(**data.validated_data)
+        if services.email_verification_pending(user):
+            # No tokens until the emailed link is followed (EMAIL_VERIFICATION).
+            body = {"user": MeSerializer(user).data, "email_verification": "sent"}
+            return Response(body, status=status.HTTP_201_CREATED)
         return Response(_session_payload(user), status=status.HTTP_201_CREATED)
 
 
@@ -79,14 +86,21 @@ class LoginView(_CredentialsInBodyView):
         if user is None:
             # The same answer for an unknown user, a wrong password and a banned account.
             raise AuthenticationFailed("Invalid username or password.")
+        if services.email_verification_pending(user):
+            # Only to whoever knows the password: it says no more than a successful login would.
+            raise ChatError(ErrorCode.EMAIL_NOT_VERIFIED, "Confirm your email address first: follow the link we sent.")
         login_succeeded(self.get_throttles())
         return Response(_session_payload(user))
 
 
-class RefreshView(TokenRefreshView):
-    """Rotates the refresh token; the old one is blacklisted."""
+class RefreshView(_CredentialsInBodyView):
+    """Rotates the refresh token: one new pair per token, and a reused token revokes its family."""
 
-    serializer_class = RefreshRotateInput
+    @extend_schema(request=RefreshInput, responses={200: TokenRefreshOutput})
+    def post(self, request: Request) -> Response:
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.token_refresh(refresh=data.validated_data["refresh"]))
 
 
 class LogoutView(_CredentialsInBodyView):
@@ -128,9 +142,40 @@ class PasswordView(APIView):
     def post(self, request: Request) -> Response:
         data = PasswordChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.user_change_password(user=request.user, **data.validated_data)
-        # A browser's own session survives the change; every refresh token does not, so this device
-        # gets a new pair.
-        if isinstance(request.successful_authenticator, SessionAuthentication):
-            update_session_auth_hash(request._request, request.user)
+        # A browser's own session survives the change; every token does not, so this device gets a new pair.
+        browser = request._request if isinstance(request.successful_authenticator, SessionAuthentication) else None
+        services.user_change_password(user=request.user, **data.validated_data, request=browser)
         return Response(_session_payload(request.user))
+
+
+class VerificationResendIPThrottle(SimpleRateThrottle):
+    """Resent verification links per client IP (THROTTLE_VERIFICATION_RESEND)..."""
+
+    scope = "verification_resend"
+
+    def get_cache_key(self, request, view) -> str:
+        return f"throttle_verification_resend_ip_{self.get_ident(request)}"
+
+
+class VerificationResendNameThrottle(VerificationResendIPThrottle):
+    """...and per account named, so that nobody's inbox can be flooded from many addresses."""
+
+    def get_cache_key(self, request, view) -> str | None:
+        name = request.data.get("username") if isinstance(request.data, dict) else None
+        if not isinstance(name, str) or not name:
+            return None
+        return f"throttle_verification_resend_name_{hashlib.sha256(name.strip().lower().encode()).hexdigest()}"
+
+
+class VerificationResendView(_CredentialsInBodyView):
+    """Emails a new verification link; the same answer whether or not the account exists or waits."""
+
+    throttle_classes = [VerificationResendIPThrottle, VerificationResendNameThrottle]
+
+    @extend_schema(request=VerificationResendInput, responses={202: None})
+    def post(self, request: Request) -> Response:
+        data = VerificationResendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.email_verification_resend(login=data.validated_data["username"])
+        detail = "If that account waits for its email address to be confirmed, a new link is on its way."
+        return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)

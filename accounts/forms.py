@@ -6,6 +6,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import User, username_validator
+from accounts.services import email_verification_pending
 
 
 class SignupForm(forms.Form):
@@ -67,7 +68,13 @@ class LoginForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "Wrong username, email or password.",
+        "email_not_verified": "Confirm your email address first: follow the link we emailed you.",
     }
+
+    def confirm_login_allowed(self, user: User) -> None:
+        super().confirm_login_allowed(user)
+        if email_verification_pending(user):
+            raise ValidationError(self.error_messages["email_not_verified"], code="email_not_verified")
 
 
 class ProfileForm(forms.Form):

@@ -3,8 +3,6 @@
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from accounts.models import User, username_validator
 
@@ -72,14 +70,13 @@ class RefreshInput(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class RefreshRotateInput(TokenRefreshSerializer):
-    """simplejwt's refresh, except that a token of a deleted user is a 401 rather than a crash."""
+class TokenRefreshOutput(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
 
-    def validate(self, attrs: dict) -> dict:
-        try:
-            return super().validate(attrs)
-        except User.DoesNotExist:
-            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account")
+
+class VerificationResendInput(serializers.Serializer):
+    username = serializers.CharField(max_length=254, help_text="The account's username or email.")
 
 
 class MeUpdateInput(serializers.Serializer):

@@ -9,4 +9,5 @@ urlpatterns = [
     path("logout", api.LogoutView.as_view(), name="auth-logout"),
     path("me", api.MeView.as_view(), name="auth-me"),
     path("password", api.PasswordView.as_view(), name="auth-password"),
+    path("verification/resend", api.VerificationResendView.as_view(), name="auth-verification-resend"),
 ]

@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     MESSAGE_DELETED = "message_deleted"
     # A page cursor the server did not make (or can no longer read): start again from the first page.
     INVALID_CURSOR = "invalid_cursor"
+    # A login with the right password to an account whose email address is not confirmed yet.
+    EMAIL_NOT_VERIFIED = "email_not_verified"
 
 
 # The HTTP status each code maps to in the REST API.
@@ -42,6 +44,7 @@ HTTP_STATUS = {
     ErrorCode.BLOCKED: 403,
     ErrorCode.NOT_AUTHOR: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.EMAIL_NOT_VERIFIED: 403,
 }
 
 
