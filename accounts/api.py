@@ -17,17 +17,20 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import services
 from accounts.serializers import (
+    DetailOutput,
     LoginInput,
     MeSerializer,
     MeUpdateInput,
     PasswordChangeInput,
     RefreshInput,
     SignupInput,
+    SignupOutput,
     TokenPairOutput,
     TokenRefreshOutput,
     VerificationResendInput,
 )
 from accounts.throttles import LoginIPThrottle, LoginUsernameThrottle, SignupIPThrottle, login_succeeded
+from brewverse.schema import ERROR
 from chat.errors import ChatError, ErrorCode
 
 
@@ -54,7 +57,7 @@ class SignupView(APIView):
     authentication_classes: list = []
     throttle_classes = [SignupIPThrottle]
 
-    @extend_schema(request=SignupInput, responses={201: TokenPairOutput})
+    @extend_schema(request=SignupInput, responses={201: SignupOutput})
     def post(self, request: Request) -> Response:
         data = SignupInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -78,7 +81,7 @@ class LoginView(_CredentialsInBodyView):
             self._throttles = super().get_throttles()
         return self._throttles
 
-    @extend_schema(request=LoginInput, responses={200: TokenPairOutput})
+    @extend_schema(request=LoginInput, responses={200: TokenPairOutput, 403: ERROR})
     def post(self, request: Request) -> Response:
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -167,12 +170,14 @@ class VerificationResendNameThrottle(VerificationResendIPThrottle):
         return f"throttle_verification_resend_name_{hashlib.sha256(name.strip().lower().encode()).hexdigest()}"
 
 
-class VerificationResendView(_CredentialsInBodyView):
+class VerificationResendView(APIView):
     """Emails a new verification link; the same answer whether or not the account exists or waits."""
 
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
     throttle_classes = [VerificationResendIPThrottle, VerificationResendNameThrottle]
 
-    @extend_schema(request=VerificationResendInput, responses={202: None})
+    @extend_schema(request=VerificationResendInput, responses={202: DetailOutput})
     def post(self, request: Request) -> Response:
         data = VerificationResendInput(data=request.data)
         data.is_valid(raise_exception=True)

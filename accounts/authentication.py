@@ -8,6 +8,7 @@ not an id, is `token_not_valid`.
 """
 
 from django.utils.crypto import constant_time_compare
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -69,3 +70,9 @@ class JWTAuthentication(authentication.JWTAuthentication):
 
     def get_user(self, validated_token: Token) -> User:
         return token_user(validated_token)
+
+
+class JWTScheme(SimpleJWTScheme):
+    """The OpenAPI schema's description of this class: simplejwt's own Bearer scheme."""
+
+    target_class = JWTAuthentication

@@ -70,6 +70,20 @@ class RefreshInput(serializers.Serializer):
     refresh = serializers.CharField()
 
 
+class SignupOutput(serializers.Serializer):
+    """The new account and its tokens; with EMAIL_VERIFICATION on, no tokens until the emailed link is
+    followed, and `email_verification` instead."""
+
+    user = MeSerializer()
+    access = serializers.CharField(required=False)
+    refresh = serializers.CharField(required=False)
+    email_verification = serializers.ChoiceField(choices=["sent"], required=False)
+
+
+class DetailOutput(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class TokenRefreshOutput(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
