@@ -262,7 +262,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         heartbeat beats, so that a `credentials.changed` lost with the layer still closes it; and it
         lives at most SESSION_SOCKET_MAX_AGE, then closes with 4419 for the page to reconnect."""
         ends_at = time.monotonic() + settings.SESSION_SOCKET_MAX_AGE
-        while (left := ends_at - time.monotonic()) > 0:
+        while (left := ends_at - time.monotonic()) > 0 and not self.closing:
             await asyncio.sleep(min(settings.PRESENCE_HEARTBEAT, left))
             if time.monotonic() < ends_at:
                 await self._check_credential()
@@ -275,7 +275,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if self.closing:
             return
         try:
-            valid = await credential_valid(self.scope, self.user.pk, self.session_key)
+            while True:
+                # A session key that moved during the check (`credentials_changed`) is checked again.
+                session_key = self.session_key
+                valid = await credential_valid(self.scope, self.user.pk, session_key)
+                if valid or session_key == self.session_key:
+                    break
         except Exception as error:  # the database is down: the next check decides
             logger.warning("socket %s: credential not checked (%r)", self.channel_name, error)
             return
