@@ -59,7 +59,6 @@ def session_key_of(scope: dict) -> str | None:
     return scope["session"].session_key
 
 
-@in_thread_pool
 def credential_valid(scope: dict, user_id: int, session_key: str | None) -> bool:
     """Whether the credential an open socket was accepted with still holds, checked as at the handshake.
 

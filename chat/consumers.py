@@ -278,7 +278,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             while True:
                 # A session key that moved during the check (`credentials_changed`) is checked again.
                 session_key = self.session_key
-                valid = await credential_valid(self.scope, self.user.pk, session_key)
+                valid = await in_thread_pool(credential_valid)(self.scope, self.user.pk, session_key)
                 if valid or session_key == self.session_key:
                     break
         except Exception as error:  # the database is down: the next check decides

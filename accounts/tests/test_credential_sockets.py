@@ -14,6 +14,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.socket_auth import credential_valid
 from chat.consumers import CLOSE_EXPIRED, CLOSE_REVOKED
 from chat.models import Message
 from chat.tests import sockets as socket_fixtures
@@ -182,3 +183,21 @@ async def test_a_session_socket_lives_at_most_session_socket_max_age(sockets, di
     await still_open(phone[0])
     # The page reconnects with the same cookie.
     await session_sockets(sockets, direct.pk, browser)
+
+
+@pytest.mark.django_db
+def test_checking_an_open_sockets_credential_costs_one_query_for_a_token_and_two_for_a_session(
+    alice, django_assert_num_queries
+):
+    """A session socket repeats its check every PRESENCE_HEARTBEAT seconds: the session, then the user."""
+    browser = Client()
+    browser.force_login(alice)
+    session_key = browser.cookies["sessionid"].value
+    token_scope = {"query_string": f"token={access_token(alice)}".encode()}
+
+    with django_assert_num_queries(1):
+        assert credential_valid(token_scope, alice.pk, None)
+    with django_assert_num_queries(2):
+        assert credential_valid({"query_string": b""}, alice.pk, session_key)
+    with django_assert_num_queries(1):  # a session that is gone: no user to read
+        assert not credential_valid({"query_string": b""}, alice.pk, "no-such-session")
