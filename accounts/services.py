@@ -1,6 +1,7 @@
 """Writes to accounts: signing up and verifying the email, issuing and rotating tokens, changing one's
 profile and password, logging out a browser."""
 
+import logging
 from functools import partial
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,6 +24,8 @@ from accounts.authentication import invalid_token, token_user
 from accounts.models import RefreshTokenFamily, User
 from accounts.tokens import FAMILY_CLAIM, RefreshToken
 from chat import events
+
+logger = logging.getLogger(__name__)
 
 EMAIL_VERIFICATION_SALT = "brewverse.accounts.email_verification"
 
@@ -44,7 +47,10 @@ def user_signup(*, email: str, username: str, password: str, display_name: str =
     except IntegrityError:
         raise serializers.ValidationError({"username": ["This username or email is already registered."]})
     if not user.email_verified:
-        email_verification_send(user=user)
+        try:
+            email_verification_send(user=user)
+        except Exception:  # the mail server is down: the account exists, and the login page resends
+            logger.exception("verification email to user %s not sent", user.pk)
     return user
 
 
@@ -123,7 +129,7 @@ class _PresentedRefreshToken(RefreshToken):
         return None
 
 
-def _blacklist(tokens) -> None:
+def _blacklist(tokens: QuerySet[OutstandingToken]) -> None:
     BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in tokens], ignore_conflicts=True)
 
 
