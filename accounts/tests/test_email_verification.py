@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import EMAIL_VERIFICATION_SALT
+from chat.tests.sockets import closed_port
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -153,3 +154,13 @@ def test_resending_is_throttled_per_account(verification, settings):
 
 def test_accounts_from_before_verification_was_on_still_log_in(verification, alice):
     assert api_login(APIClient(), "alice", PASSWORD).status_code == 200
+
+
+def test_a_signup_survives_a_mail_server_that_is_down(verification, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", closed_port(), 1
+
+    response = api_signup(APIClient())
+
+    assert response.status_code == 201
+    assert not User.objects.get(username="dora").email_verified
