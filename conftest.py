@@ -24,8 +24,9 @@ def _clean_cache():
 
 
 @functools.cache
-def _password_hash() -> str:
-    """PASSWORD hashed once (Argon2 spends ~0.1 s a hash on purpose); every test user shares it."""
+def _password_hash(hashers: tuple[str, ...]) -> str:
+    """PASSWORD hashed once (Argon2 spends ~0.1 s a hash on purpose) per list of hashers in force (a
+    test may switch to a fast one, whose hash the others could not check); every test user shares it."""
     return make_password(PASSWORD)
 
 
@@ -37,7 +38,7 @@ def make_user(db):
             username=username, email=extra.pop("email", f"{username}@example.com"), password=None, **extra
         )
         # A real Argon2 hash of PASSWORD, so logins (in tests and in live servers) work as usual.
-        user.password = _password_hash()
+        user.password = _password_hash(tuple(settings.PASSWORD_HASHERS))
         user.save(update_fields=["password"])
         return user
 

@@ -22,13 +22,13 @@ def _count(queryset: QuerySet, field: str) -> Coalesce:
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "display_name", "is_active", "messages", "reports", "created_at")
-    list_filter = ("is_active", "is_staff")
+    list_filter = ("is_active", "is_staff", "email_verified")
     search_fields = ("username", "email", "display_name")
     ordering = ("-created_at",)
     actions = ["ban_users", "unban_users"]
     readonly_fields = ("last_login", "created_at", "last_seen_at")
     fieldsets = (
-        (None, {"fields": ("username", "email", "display_name", "password", "email_notifications")}),
+        (None, {"fields": ("username", "email", "email_verified", "display_name", "password", "email_notifications")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "last_seen_at", "created_at")}),
     )

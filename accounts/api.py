@@ -1,7 +1,7 @@
 """The authentication API: signup, login, token refresh and logout, and the caller's own profile."""
 
-from django.contrib.auth import authenticate, update_session_auth_hash
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -12,21 +12,31 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
-from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import services
 from accounts.serializers import (
+    DetailOutput,
     LoginInput,
     MeSerializer,
     MeUpdateInput,
     PasswordChangeInput,
     RefreshInput,
-    RefreshRotateInput,
     SignupInput,
+    SignupOutput,
     TokenPairOutput,
     TokenRefreshOutput,
+    VerificationResendInput,
 )
-from accounts.throttles import LoginAccountThrottle, LoginIPThrottle, SignupIPThrottle, login_succeeded
+from accounts.throttles import (
+    LoginAccountThrottle,
+    LoginIPThrottle,
+    SignupIPThrottle,
+    VerificationResendIPThrottle,
+    VerificationResendNameThrottle,
+    login_succeeded,
+)
+from brewverse.schema import ERROR
+from chat.errors import ChatError, ErrorCode
 from chat.ratelimit import BudgetThrottle
 
 
@@ -53,11 +63,15 @@ class SignupView(APIView):
     authentication_classes: list = []
     throttle_classes = [SignupIPThrottle]
 
-    @extend_schema(request=SignupInput, responses={201: TokenPairOutput})
+    @extend_schema(request=SignupInput, responses={201: SignupOutput})
     def post(self, request: Request) -> Response:
         data = SignupInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_signup(**data.validated_data)
+        if services.email_verification_pending(user):
+            # No tokens until the emailed link is followed (EMAIL_VERIFICATION).
+            body = {"user": MeSerializer(user).data, "email_verification": "sent"}
+            return Response(body, status=status.HTTP_201_CREATED)
         return Response(_session_payload(user), status=status.HTTP_201_CREATED)
 
 
@@ -73,7 +87,7 @@ class LoginView(_CredentialsInBodyView):
             self._throttles = super().get_throttles()
         return self._throttles
 
-    @extend_schema(request=LoginInput, responses={200: TokenPairOutput})
+    @extend_schema(request=LoginInput, responses={200: TokenPairOutput, 403: ERROR})
     def post(self, request: Request) -> Response:
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -81,15 +95,21 @@ class LoginView(_CredentialsInBodyView):
         if user is None:
             # The same answer for an unknown user, a wrong password and a banned account.
             raise AuthenticationFailed("Invalid username or password.")
+        if services.email_verification_pending(user):
+            # Only to whoever knows the password: it says no more than a successful login would.
+            raise ChatError(ErrorCode.EMAIL_NOT_VERIFIED, "Confirm your email address first: follow the link we sent.")
         login_succeeded(self.get_throttles())
         return Response(_session_payload(user))
 
 
-@extend_schema_view(post=extend_schema(request=RefreshInput, responses=TokenRefreshOutput))
-class RefreshView(TokenRefreshView):
-    """Rotates the refresh token; the old one is blacklisted."""
+class RefreshView(_CredentialsInBodyView):
+    """Rotates the refresh token: one new pair per token, and a reused token revokes its family."""
 
-    serializer_class = RefreshRotateInput
+    @extend_schema(request=RefreshInput, responses={200: TokenRefreshOutput})
+    def post(self, request: Request) -> Response:
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.token_refresh(refresh=data.validated_data["refresh"]))
 
 
 class LogoutView(_CredentialsInBodyView):
@@ -131,9 +151,23 @@ class PasswordView(APIView):
     def post(self, request: Request) -> Response:
         data = PasswordChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.user_change_password(user=request.user, **data.validated_data)
-        # A browser's own session survives the change; every refresh token does not, so this device
-        # gets a new pair.
-        if isinstance(request.successful_authenticator, SessionAuthentication):
-            update_session_auth_hash(request._request, request.user)
+        # A browser's own session survives the change; every token does not, so this device gets a new pair.
+        browser = request._request if isinstance(request.successful_authenticator, SessionAuthentication) else None
+        services.user_change_password(user=request.user, **data.validated_data, request=browser)
         return Response(_session_payload(request.user))
+
+
+class VerificationResendView(APIView):
+    """Emails a new verification link; the same answer whether or not the account exists or waits."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [VerificationResendIPThrottle, VerificationResendNameThrottle]
+
+    @extend_schema(request=VerificationResendInput, responses={202: DetailOutput})
+    def post(self, request: Request) -> Response:
+        data = VerificationResendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.email_verification_resend(login=data.validated_data["username"])
+        detail = "If that account waits for its email address to be confirmed, a new link is on its way."
+        return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)

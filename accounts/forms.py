@@ -7,6 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import User, username_validator
+from accounts.services import email_verification_pending
 from accounts.throttles import login_succeeded, login_throttles, page_throttle_wait
 
 
@@ -69,7 +70,13 @@ class LoginForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "Wrong username, email or password.",
+        "email_not_verified": "Confirm your email address first: follow the link we emailed you.",
     }
+
+    def confirm_login_allowed(self, user: User) -> None:
+        super().confirm_login_allowed(user)
+        if email_verification_pending(user):
+            raise ValidationError(self.error_messages["email_not_verified"], code="email_not_verified")
 
 
 class ProfileForm(forms.Form):

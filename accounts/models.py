@@ -1,4 +1,5 @@
-"""The Brewverse user: unique email and username (case-insensitively) and a display name."""
+"""The Brewverse user: unique email and username (case-insensitively) and a display name; and the
+family of each refresh token."""
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -7,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,30}$"
 username_validator = RegexValidator(USERNAME_PATTERN, "Use 3 to 30 letters, digits, dots, dashes or underscores.")
@@ -57,6 +59,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     created_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     email_notifications = models.BooleanField(default=True)
+    # False only for an account that signed up while EMAIL_VERIFICATION was on and has not followed its
+    # link yet: accounts from before, or made by createsuperuser, are not asked to verify.
+    email_verified = models.BooleanField(default=True)
 
     objects = UserManager()
 
@@ -77,3 +82,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         if not self.display_name:
             self.display_name = self.username
         super().save(*args, **kwargs)
+
+
+class RefreshTokenFamily(models.Model):
+    """Which login an outstanding refresh token descends from (its `family` claim, accounts/tokens.py),
+    so that reusing a rotated token can revoke every token of its login. Goes with the token when
+    simplejwt's `flushexpired` deletes it."""
+
+    token = models.OneToOneField(OutstandingToken, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    family = models.UUIDField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.token_id} in {self.family}"

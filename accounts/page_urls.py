@@ -9,4 +9,6 @@ urlpatterns = [
     path("login", views.LoginPage.as_view(), name="login"),
     path("logout", views.LogoutPage.as_view(), name="logout"),
     path("settings", views.settings_page, name="settings"),
+    path("verify-email/resend", views.resend_verification, name="resend-verification"),
+    path("verify-email/<str:token>", views.verify_email, name="verify-email"),
 ]

@@ -3,8 +3,6 @@
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from accounts.models import User, username_validator
 
@@ -72,19 +70,27 @@ class RefreshInput(serializers.Serializer):
     refresh = serializers.CharField()
 
 
+class SignupOutput(serializers.Serializer):
+    """The new account and its tokens; with EMAIL_VERIFICATION on, no tokens until the emailed link is
+    followed, and `email_verification` instead."""
+
+    user = MeSerializer()
+    access = serializers.CharField(required=False)
+    refresh = serializers.CharField(required=False)
+    email_verification = serializers.ChoiceField(choices=["sent"], required=False)
+
+
+class DetailOutput(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class TokenRefreshOutput(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField(help_text="The new refresh token; the one sent stops working.")
 
 
-class RefreshRotateInput(TokenRefreshSerializer):
-    """simplejwt's refresh, except that a token of a deleted user is a 401 rather than a crash."""
-
-    def validate(self, attrs: dict) -> dict:
-        try:
-            return super().validate(attrs)
-        except User.DoesNotExist:
-            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account")
+class VerificationResendInput(serializers.Serializer):
+    username = serializers.CharField(max_length=254, help_text="The account's username or email.")
 
 
 class MeUpdateInput(serializers.Serializer):

@@ -15,23 +15,30 @@ the host one of ALLOWED_HOSTS), or one of CSRF_TRUSTED_ORIGINS (or CORS_ALLOWED_
 A token lasts minutes, not as long as a socket: its expiry goes into `scope["auth_expires_at"]`
 (epoch seconds), and the consumer closes the socket then (chat/consumers.py, CLOSE_EXPIRED). A
 session has its own expiry, checked here at the handshake, and leaves it unset.
+
+An open socket's credential is checked again (`credential_valid`) when the user's credentials change
+(a password change, a logout) and, for a session, on every presence heartbeat, so that a socket
+outlives neither (chat/consumers.py, `credentials_changed`).
 """
 
 import logging
+from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import AuthMiddlewareStack
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
+from django.utils.crypto import constant_time_compare
 from django.utils.http import is_same_domain
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from accounts.authentication import token_user
 from accounts.models import User
+from accounts.tokens import AccessToken
 from brewverse.db import in_thread_pool
 
 logger = logging.getLogger(__name__)
@@ -109,24 +116,52 @@ def query_token(scope: dict) -> str | None:
     return params.get("token", [None])[0]
 
 
+def _token_user(raw: str) -> tuple[User | AnonymousUser, float | None]:
+    try:
+        token = AccessToken(raw)
+        user = token_user(token)
+    except (TokenError, InvalidToken):  # InvalidToken: a user_id that is no id, no active user, an old password
+        return AnonymousUser(), None
+    return user, token["exp"] + token.get_token_backend().get_leeway().total_seconds()
+
+
 @in_thread_pool
 def user_for_token(raw: str) -> tuple[User | AnonymousUser, float | None]:
     """The token's user, and when the token stops being accepted (its `exp`, plus simplejwt's leeway,
-    as for the REST API); anonymous and None for a token that is not accepted now."""
-    try:
-        token = AccessToken(raw)
-    except TokenError:
-        return AnonymousUser(), None
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    if user_id is None:
-        return AnonymousUser(), None
-    try:
-        user = User.objects.filter(**{api_settings.USER_ID_FIELD: user_id}, is_active=True).first()
-    except (TypeError, ValueError):  # a signed token whose claim is not an id
-        return AnonymousUser(), None
-    if user is None:
-        return AnonymousUser(), None
-    return user, token["exp"] + token.get_token_backend().get_leeway().total_seconds()
+    as for the REST API); anonymous and None for a token that is not accepted now (the REST API's
+    checks: accounts/authentication.py)."""
+    return _token_user(raw)
+
+
+def session_key_of(scope: dict) -> str | None:
+    """The key of the session a socket was opened with; None for a token socket."""
+    if query_token(scope) is not None or "session" not in scope:
+        return None
+    return scope["session"].session_key
+
+
+def credential_valid(scope: dict, user_id: int, session_key: str | None) -> bool:
+    """Whether the credential an open socket was accepted with still holds, checked as at the handshake.
+
+    A token socket: its token's user is active and has the password it was issued under. A session
+    socket (`session_key`, which follows the session when a password change on its own browser gives it
+    a new key): the session still exists (logging out deletes it), is this user's, and has the user's
+    current session auth hash (Django's check, fallback keys included).
+    """
+    raw = query_token(scope)
+    if raw is not None:
+        return _token_user(raw)[0].pk == user_id
+    if session_key is None:
+        return False
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    if data.get(SESSION_KEY) != str(user_id):
+        return False
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    session_hash = data.get(HASH_SESSION_KEY)
+    if user is None or not isinstance(session_hash, str):
+        return False
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(session_hash, expected) for expected in hashes)
 
 
 class JWTOrSessionAuthMiddleware:

@@ -62,6 +62,20 @@ class SignupIPThrottle(LoginIPThrottle):
     scope = "signup_ip"
 
 
+class VerificationResendIPThrottle(LoginIPThrottle):
+    """Verification links asked for again, per client IP (THROTTLE_VERIFICATION_RESEND); every request
+    counts..."""
+
+    scope = "verification_resend"
+
+
+class VerificationResendNameThrottle(LoginAccountThrottle):
+    """...and per account named, resolved as a login name is, so that nobody's inbox can be flooded
+    from many addresses or under many spellings."""
+
+    scope = "verification_resend"
+
+
 def login_throttles() -> list[FailureThrottle]:
     """The budgets every login spends (API, page, admin), fresh for one attempt: the instances that
     charged it are the ones that can refund it."""

@@ -8,4 +8,5 @@ urlpatterns = [
     api_path("logout", api.LogoutView.as_view(), name="auth-logout"),
     api_path("me", api.MeView.as_view(), name="auth-me"),
     api_path("password", api.PasswordView.as_view(), name="auth-password"),
+    api_path("verification/resend", api.VerificationResendView.as_view(), name="auth-verification-resend"),
 ]

@@ -5,17 +5,18 @@ attacker gains nothing by switching between the two.
 """
 
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import serializers
 
 from accounts import services
-from accounts.api import PasswordChangeThrottle
+from accounts.api import PasswordChangeThrottle, VerificationResendIPThrottle, VerificationResendNameThrottle
 from accounts.forms import LoginForm, PasswordForm, ProfileForm, SignupForm
 from accounts.models import User
 from accounts.throttles import SignupIPThrottle, login_succeeded, login_throttles, page_throttle_wait
@@ -46,9 +47,23 @@ class LoginPage(LoginView):
         login_succeeded(self.throttles)
         return super().form_valid(form)
 
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        # The right password for an account that waits for its email address: offer a new link.
+        context["resend_verification"] = context["form"].has_error(NON_FIELD_ERRORS, "email_not_verified")
+        return context
+
 
 class LogoutPage(LogoutView):
-    """POST only (Django's own rule), so a link or an image cannot log anyone out."""
+    """POST only (Django's own rule), so a link or an image cannot log anyone out. The browser's open
+    sockets close with its session."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user_id = request.user.pk
+        response = super().post(request, *args, **kwargs)
+        if user_id is not None:
+            services.user_logged_out(user_id=user_id)
+        return response
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -75,6 +90,9 @@ def signup(request: HttpRequest) -> HttpResponse:
                 # Someone took the name between the form's check and the insert.
                 form.add_error("username", "This username or email is already registered.")
             else:
+                if services.email_verification_pending(user):
+                    messages.info(request, f"We emailed a link to {user.email}: follow it, then log in.")
+                    return redirect("login")
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, f"Welcome to Brewverse, {user.display_name}!")
                 return redirect("app")
@@ -110,9 +128,8 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             # The form checked the old password and the new one; the service writes it and signs
             # out the API tokens of every device, exactly like POST /api/auth/password.
             services.user_change_password(
-                user=user, old_password=data["old_password"], new_password=data["new_password1"]
+                user=user, old_password=data["old_password"], new_password=data["new_password1"], request=request
             )
-            update_session_auth_hash(request, user)
             messages.success(request, "Your password was changed. Your other devices need to log in again.")
             return redirect("settings")
     elif action == "unblock":
@@ -126,3 +143,24 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         blocked.colour = blocked.pk % AVATAR_COLOURS
     context = {"profile_form": profile_form, "password_form": password_form, "blocked_users": blocked_users}
     return render(request, "accounts/settings.html", context, status=status)
+
+
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of the verification email: confirms the address, then the user logs in."""
+    user = services.email_verify(token=token)
+    if user is None:
+        return render(request, "accounts/verify_email.html", status=400)
+    messages.success(request, "Your email address is confirmed. You can log in now.")
+    return redirect("login")
+
+
+@require_POST
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    """A new verification link, offered by the login page; the same answer for every name."""
+    wait = page_throttle_wait(request, [VerificationResendIPThrottle(), VerificationResendNameThrottle()])
+    if wait is not None:
+        messages.error(request, f"Too many links asked for. Try again in {wait} seconds.")
+        return redirect("login")
+    services.email_verification_resend(login=request.POST.get("username", "")[:254])
+    messages.info(request, "If that account waits for its email address to be confirmed, a new link is on its way.")
+    return redirect("login")

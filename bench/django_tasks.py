@@ -33,9 +33,9 @@ from django.db.backends.utils import CursorWrapper  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
-from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.tokens import AccessToken  # noqa: E402
 from bench.common import next_link  # noqa: E402
 from brewverse.asgi import application  # noqa: E402
 from chat import events, services  # noqa: E402

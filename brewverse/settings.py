@@ -202,7 +202,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, refusing tokens from before a password change (accounts/authentication.py).
+        "accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -221,6 +222,7 @@ REST_FRAMEWORK = {
         "login_ip": os.environ.get("THROTTLE_LOGIN_IP", "30/min"),
         "signup_ip": os.environ.get("THROTTLE_SIGNUP_IP", "20/hour"),
         "message_post": os.environ.get("THROTTLE_MESSAGE_POST", "600/min"),
+        "verification_resend": os.environ.get("THROTTLE_VERIFICATION_RESEND", "5/hour"),
     },
 }
 
@@ -230,7 +232,14 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Tokens carry the password's `auth_hash` and a refresh family (accounts/tokens.py).
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.AccessToken",),
 }
+
+# Signups confirm their email address before they can log in (docs/security.md); off on the embedded
+# defaults, where mail goes to the console. A link works for EMAIL_VERIFICATION_MAX_AGE seconds.
+EMAIL_VERIFICATION = env_bool("EMAIL_VERIFICATION", False)
+EMAIL_VERIFICATION_MAX_AGE = int(os.environ.get("EMAIL_VERIFICATION_MAX_AGE", str(3 * 24 * 3600)))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Brewverse API",
@@ -277,6 +286,9 @@ SOCKET_FRAME_BURST = float(os.environ.get("SOCKET_FRAME_BURST", "200"))
 SOCKET_FRAME_RATE = float(os.environ.get("SOCKET_FRAME_RATE", "20"))
 # Sockets one user may have open of each kind (chat, notifications), in all processes together.
 SOCKETS_PER_USER = int(os.environ.get("SOCKETS_PER_USER", "20"))
+# A socket opened with the session cookie closes (4419, the page reconnects) after this many seconds,
+# so none outlives its credential for long even if every check of it were missed.
+SESSION_SOCKET_MAX_AGE = float(os.environ.get("SESSION_SOCKET_MAX_AGE", str(4 * 3600)))
 # A client frame larger than this is refused without being parsed.
 SOCKET_MAX_FRAME_BYTES = int(os.environ.get("SOCKET_MAX_FRAME_BYTES", str(64 * 1024)))
 

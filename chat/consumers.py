@@ -26,7 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from accounts.socket_auth import handshake_refused
+from accounts.socket_auth import credential_valid, handshake_refused, session_key_of
 from brewverse.db import in_thread_pool
 from chat import events, presence, ratelimit, selectors, services
 from chat.api.serializers import MessageSerializer, UserPublicSerializer
@@ -39,9 +39,12 @@ logger = logging.getLogger(__name__)
 REPLAY_PAGE = 200
 # Close codes after the handshake (a refused handshake is an HTTP 403 and has none).
 CLOSE_REMOVED = 4403  # the user was removed from this conversation
-CLOSE_REVOKED = 4401  # the user was banned: every socket of theirs closes
-# The access token the socket was opened with expired: refresh it and reconnect with ?after=. Not
-# 4401, after which a client logs out; 4000 + the unofficial HTTP 419 "Authentication Timeout".
+# The user was banned (every socket of theirs closes), or the socket's own credential stopped working:
+# a password change elsewhere, a logout of its browser (`credentials_changed`).
+CLOSE_REVOKED = 4401
+# The access token the socket was opened with expired, or a session socket reached
+# SESSION_SOCKET_MAX_AGE: refresh (a token) and reconnect with ?after=. Not 4401, after which a client
+# logs out; 4000 + the unofficial HTTP 419 "Authentication Timeout".
 CLOSE_EXPIRED = 4419
 # The user has SOCKETS_PER_USER sockets of this kind open already: close one before opening another.
 # Accepted, then closed with this code (4000 + HTTP 429), so a client can tell it from a refused login.
@@ -149,7 +152,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
-            for task in [*tasks, getattr(self, "gap_filler", None), getattr(self, "expiry", None)]:
+            timers = [getattr(self, name, None) for name in ("gap_filler", "expiry", "session_watch")]
+            for task in [*tasks, *timers]:
                 if task is not None:
                     await _stop(task)
 
@@ -275,6 +279,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await super().accept(subprotocol, headers)
         if expires_at is not None:
             self.expiry = asyncio.ensure_future(self._expire(expires_at))
+        self.session_key = session_key_of(self.scope)
+        if self.session_key is not None:
+            self.session_watch = asyncio.ensure_future(self._watch_session())
 
     async def _expire(self, expires_at: float) -> None:
         while (left := expires_at - time.time()) > 0:
@@ -282,6 +289,51 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if not self.closing:
             await self.leave_groups()
             await self.close(code=CLOSE_EXPIRED)
+
+    async def _watch_session(self) -> None:
+        """A session socket checks its session every PRESENCE_HEARTBEAT seconds, as its presence
+        heartbeat beats, so that a `credentials.changed` lost with the layer still closes it; and it
+        lives at most SESSION_SOCKET_MAX_AGE, then closes with 4419 for the page to reconnect."""
+        ends_at = time.monotonic() + settings.SESSION_SOCKET_MAX_AGE
+        while (left := ends_at - time.monotonic()) > 0 and not self.closing:
+            await asyncio.sleep(min(settings.PRESENCE_HEARTBEAT, left))
+            if time.monotonic() < ends_at:
+                await self._check_credential()
+        if not self.closing:
+            await self.leave_groups()
+            await self.close(code=CLOSE_EXPIRED)
+
+    async def _check_credential(self) -> None:
+        """Close with 4401 if the credential the socket was opened with no longer holds."""
+        if self.closing:
+            return
+        try:
+            while True:
+                # A session key that moved during the check (`credentials_changed`) is checked again.
+                session_key = self.session_key
+                valid = await in_thread_pool(credential_valid)(self.scope, self.user.pk, session_key)
+                if valid or session_key == self.session_key:
+                    break
+        except Exception as error:  # the database is down: the next check decides
+            logger.warning("socket %s: credential not checked (%r)", self.channel_name, error)
+            return
+        if not valid and not self.closing:
+            await self.leave_groups()
+            await self.close(code=CLOSE_REVOKED)
+
+    async def credentials_changed(self, event: dict) -> None:
+        """The user changed their password or logged out a browser: this socket checks its own
+        credential. The sockets of the browser that changed the password follow its new session key."""
+        moved = event.get("moved_session")
+        if moved is not None and getattr(self, "session_key", None) == moved[0]:
+            self.session_key = moved[1]
+        if hasattr(self, "session_key"):  # accepted
+            await self._check_credential()
+
+    async def websocket_receive(self, message: dict) -> None:
+        """A socket being closed (revoked, expired) takes no more frames: a stale one cannot send."""
+        if not self.closing:
+            await super().websocket_receive(message)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self.closing = True

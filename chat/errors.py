@@ -51,6 +51,8 @@ class ErrorCode(StrEnum):
     NOT_ACCEPTABLE = "not_acceptable"
     # Unblocking a user the caller does not block.
     NOT_BLOCKED = "not_blocked"
+    # A login with the right password to an account whose email address is not confirmed yet.
+    EMAIL_NOT_VERIFIED = "email_not_verified"
 
 
 # The HTTP status each code maps to in the REST API.
@@ -64,6 +66,7 @@ HTTP_STATUS = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.NOT_BLOCKED: 404,
+    ErrorCode.EMAIL_NOT_VERIFIED: 403,
 }
 
 

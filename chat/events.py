@@ -360,3 +360,18 @@ def blocks_changed(user_id: int, conversation_ids: list[int]) -> None:
     """The user blocked or unblocked someone: their open chat sockets reload whom to hide."""
     changed = {"type": "blocks.changed"}
     _publish([(member_group(cid, user_id), changed) for cid in conversation_ids])
+
+
+@after_commit
+def credentials_changed(user_id: int, moved_session: tuple[str, str] | None = None) -> None:
+    """The user's password changed, or a browser of theirs logged out: each of their sockets, in every
+    process, checks its own credential again and closes if it no longer holds (chat/consumers.py).
+
+    `moved_session` (old key, new key): the browser that changed the password keeps its session under
+    a new key, and its sockets follow it instead of closing.
+    """
+    changed: dict = {"type": "credentials.changed"}
+    if moved_session is not None:
+        changed["moved_session"] = list(moved_session)
+    conversation_ids = Participant.objects.filter(user_id=user_id).values_list("conversation_id", flat=True)
+    _publish([(user_group(user_id), changed)] + [(member_group(cid, user_id), changed) for cid in conversation_ids])

@@ -247,10 +247,35 @@ def test_refresh_rotates_and_the_old_refresh_token_stops_working(api, alice):
     assert set(rotated) == {"access", "refresh"}
     assert rotated["refresh"] != first["refresh"]
     assert me_with(rotated["access"]).json()["id"] == alice.pk
-    replay = api.post("/api/auth/refresh", {"refresh": first["refresh"]}, format="json")
+    again = api.post("/api/auth/refresh", {"refresh": rotated["refresh"]}, format="json")
+    assert again.status_code == 200
+    assert api.post("/api/auth/refresh", {"refresh": again.json()["refresh"]}, format="json").status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_revokes_its_whole_family(api, alice):
+    """A rotated token presented again was copied: the thief's and the owner's tokens both stop
+    working, and the other logins of the same user carry on."""
+    stolen = login(api, "alice").json()["refresh"]
+    other_login = login(api, "alice").json()["refresh"]
+    owner = api.post("/api/auth/refresh", {"refresh": stolen}, format="json").json()["refresh"]
+    owner = api.post("/api/auth/refresh", {"refresh": owner}, format="json").json()["refresh"]
+
+    replay = api.post("/api/auth/refresh", {"refresh": stolen}, format="json")
+
     assert replay.status_code == 401
-    assert "detail" in replay.json()
-    assert api.post("/api/auth/refresh", {"refresh": rotated["refresh"]}, format="json").status_code == 200
+    assert replay.json()["code"] == "token_not_valid"
+    assert api.post("/api/auth/refresh", {"refresh": owner}, format="json").status_code == 401
+    assert api.post("/api/auth/refresh", {"refresh": other_login}, format="json").status_code == 200
+
+
+def test_a_refresh_token_refreshes_once(api, alice):
+    first = login(api, "alice").json()["refresh"]
+
+    answers = [api.post("/api/auth/refresh", {"refresh": first}, format="json") for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [200, 401, 401]
+    # The one pair issued was revoked by the reuse too.
+    assert api.post("/api/auth/refresh", {"refresh": answers[0].json()["refresh"]}, format="json").status_code == 401
 
 
 @pytest.mark.parametrize("token", ["garbage", "", "a.b.c"])

@@ -13,8 +13,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.tokens import AccessToken
 from chat import moderation
 from chat.consumers import CLOSE_EXPIRED, CLOSE_REMOVED, CLOSE_REVOKED
 from chat.routing import websocket_urlpatterns

@@ -13,9 +13,9 @@ from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import connections
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from accounts.tokens import AccessToken
 from brewverse.asgi import application
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
