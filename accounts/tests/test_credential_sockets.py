@@ -135,6 +135,8 @@ async def test_logging_out_a_browser_closes_its_sockets_and_no_one_elses(sockets
         assert await closed_with(communicator) == CLOSE_REVOKED
     await still_open(kept[0])
     await still_open(phone[0])
+    # The kept notification socket is open too: it hears of the two messages alice just sent.
+    assert [(await receive(kept[1]))["type"] for _ in range(2)] == ["new_message", "new_message"]
     await assert_silent(kept[1])
 
 

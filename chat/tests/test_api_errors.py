@@ -128,9 +128,6 @@ CASES = [
         lambda api, u, c: _expired(api, u),
         401,
         "token_expired",
-        marks=pytest.mark.xfail(
-            reason="simplejwt says token_not_valid; the JWT authentication class says token_expired"
-        ),
     ),
     ("second logout", lambda api, u, c: _second_logout(api, u), 401, "token_not_valid"),
     (
