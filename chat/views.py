@@ -135,6 +135,7 @@ def _render_app(
         boot["has_more"] = context["has_more"]
         # The history stops before the newest message: the scripts' run ends at its last message.
         boot["has_newer"] = has_newer
+        boot["newest_shown_id"] = open_item["last_message"]["id"] if open_item["last_message"] else None
         # The others' pointers, from which the page draws the ticks of the user's own messages.
         boot["receipts"] = [
             {
