@@ -131,8 +131,10 @@ export class ConversationView {
       this.readSeen(); // the newest message shown may be on screen: this one follows it unseen
       return;
     }
-    // Nobody looking: the page stays where it is, so the new messages wait below the divider.
-    const follow = mine || (this.nearBottom() && attentive());
+    // At the bottom, the page follows new messages; with nobody looking, only as far as keeps the
+    // divider above the first unread one on screen.
+    const atBottom = this.nearBottom();
+    const follow = mine || (atBottom && attentive());
     const pending = mine && message.client_id ? this.pending.get(message.client_id) : null;
     let el;
     if (pending) {
@@ -155,11 +157,12 @@ export class ConversationView {
       this.tick(el);
     } else {
       this.typing.clear(message.sender.id);
-      if (message.id > this.readUpTo && !follow) this.showDivider();
+      const divider = message.id > this.readUpTo && !follow && this.showDivider(el);
+      if (divider && atBottom) this.scrollToDivider(divider);
       this.markDelivered();
     }
     if (follow) this.scrollToBottom();
-    else if (!mine) $("#jump-down").hidden = false;
+    else if (!mine) $("#jump-down").hidden = this.nearBottom();
   }
 
   // A message from someone is also their reply: they have read (and received) what came before it.
@@ -461,17 +464,15 @@ export class ConversationView {
     });
   }
 
-  // "New messages" above the first unread message from someone else. A divider already there stays
-  // when only that message's predecessors lie above it; one with read messages below it moves down.
-  showDivider() {
+  // "New messages" above the first unread message from someone else. One already there stays, unless
+  // everything before `arrived` (a message that just came) was read: then it moves down to it.
+  showDivider(arrived = null) {
     const first = [...this.list.querySelectorAll(".msg[data-id]:not(.mine)")].find(
       (el) => Number(el.dataset.id) > this.readUpTo,
     );
     if (!first) return null;
     let divider = this.list.querySelector(".unread-divider");
-    let node = divider?.nextElementSibling;
-    while (node && node !== first && !node.matches(".msg[data-id]")) node = node.nextElementSibling;
-    if (divider && node === first) return divider;
+    if (divider && (first !== arrived || divider.nextElementSibling === first)) return divider;
     divider?.remove();
     divider = document.createElement("li");
     divider.className = "unread-divider";
@@ -481,9 +482,10 @@ export class ConversationView {
     return divider;
   }
 
+  // Down (never up) until the divider is at the top, or as far as the list goes.
   scrollToDivider(divider) {
     const offset = divider.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top;
-    this.scroller.scrollTop += offset - DIVIDER_GAP_PX;
+    this.scroller.scrollTop += Math.max(0, offset - DIVIDER_GAP_PX);
     $("#jump-down").hidden = this.nearBottom();
   }
 
