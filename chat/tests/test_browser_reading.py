@@ -82,7 +82,8 @@ def test_a_message_counts_as_read_only_once_seen_in_a_focused_page(windows, alic
 def test_a_conversation_opens_at_its_first_unread_message_and_reads_as_it_scrolls(windows, alice, bob):
     direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
     history(bob, alice, direct, 30)
-    unread = [services.message_send(sender=bob, conversation=direct, content=f"unread {n:02d}")[0] for n in range(1, 81)]
+    post = services.message_send
+    unread = [post(sender=bob, conversation=direct, content=f"unread {n:02d}")[0] for n in range(1, 81)]
     page = windows(alice, f"/c/{direct.pk}/").page
 
     divider = page.locator("#messages .unread-divider")
