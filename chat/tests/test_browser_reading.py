@@ -79,12 +79,17 @@ def test_a_message_counts_as_read_only_once_seen_in_a_focused_page(windows, alic
     expect(message(alice_page, "while away")).to_have_attribute("data-status", "read")
 
 
-def test_a_conversation_opens_at_its_first_unread_message_and_reads_as_it_scrolls(windows, alice, bob):
+@pytest.fixture(params=["desktop", "phone"])
+def viewport(request) -> str:
+    return request.param
+
+
+def test_a_conversation_opens_at_its_first_unread_message_and_reads_as_it_scrolls(windows, alice, bob, viewport):
     direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
     history(bob, alice, direct, 30)
     post = services.message_send
     unread = [post(sender=bob, conversation=direct, content=f"unread {n:02d}")[0] for n in range(1, 81)]
-    page = windows(alice, f"/c/{direct.pk}/").page
+    page = windows(alice, f"/c/{direct.pk}/", viewport=viewport).page
 
     divider = page.locator("#messages .unread-divider")
     expect(divider).to_have_text("New messages")

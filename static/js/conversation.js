@@ -467,11 +467,18 @@ export class ConversationView {
   // "New messages" above the first unread message from someone else. One already there stays, unless
   // everything before `arrived` (a message that just came) was read: then it moves down to it.
   showDivider(arrived = null) {
+    const shown = this.list.querySelector(".unread-divider");
+    if (shown && arrived) {
+      // Most often someone else's message before it is unread as well: nothing to look for then.
+      let node = arrived.previousElementSibling;
+      while (node && !node.matches(".msg[data-id]:not(.mine)")) node = node.previousElementSibling;
+      if (node && Number(node.dataset.id) > this.readUpTo) return shown;
+    }
     const first = [...this.list.querySelectorAll(".msg[data-id]:not(.mine)")].find(
       (el) => Number(el.dataset.id) > this.readUpTo,
     );
     if (!first) return null;
-    let divider = this.list.querySelector(".unread-divider");
+    let divider = shown;
     if (divider && (first !== arrived || divider.nextElementSibling === first)) return divider;
     divider?.remove();
     divider = document.createElement("li");
