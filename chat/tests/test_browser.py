@@ -172,7 +172,8 @@ def test_sign_up_start_a_chat_and_talk_live(windows, server, bob, viewport):
     wait_live(alice)
 
     send(alice, "Hi Bob!")
-    expect(message(alice, "Hi Bob!")).to_have_attribute("data-status", "sent")
+    # Bob's list page has it (on its notification socket): delivered, though he has not opened it.
+    expect(message(alice, "Hi Bob!")).to_have_attribute("data-status", "delivered")
 
     # Bob, on the list: the new conversation arrives with a badge, the title counts, a toast tells him.
     expect(item(bob_page, conversation_id).locator(".badge")).to_have_text("1")
