@@ -159,7 +159,9 @@ export class ConversationView {
       this.typing.clear(message.sender.id);
       const divider = message.id > this.readUpTo && !follow && this.showDivider(el);
       if (divider && atBottom) this.scrollToDivider(divider);
-      this.markDelivered();
+      // The notification socket reports it too; this covers that socket being down. When someone is
+      // looking, reading it moves the delivered pointer anyway.
+      if (!attentive()) this.markDelivered();
     }
     if (follow) this.scrollToBottom();
     else if (!mine) $("#jump-down").hidden = this.nearBottom();
