@@ -484,8 +484,8 @@ export class ConversationView {
     if (divider && (first !== arrived || divider.nextElementSibling === first)) return divider;
     divider?.remove();
     divider = document.createElement("li");
+    // A plain item (no role="separator"): a list holds only list items, and it reads as "New messages".
     divider.className = "unread-divider";
-    divider.setAttribute("role", "separator");
     divider.textContent = "New messages";
     first.before(divider);
     return divider;
