@@ -621,3 +621,15 @@ class NotificationConsumer(BaseConsumer):
         self.groups = [events.user_group(self.user.pk)]
         await self.join_groups()
         await self.accept()
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        # A device that got a `new_message` here has received it, whether or not the conversation is open.
+        if content.get("type") != "delivered":
+            raise BadFrame("This socket takes only 'delivered' frames.", ErrorCode.UNKNOWN_TYPE)
+        conversation_id = _int_field(content, "conversation_id", required=True)
+        message_id = _int_field(content, "message_id", required=True)
+        await in_thread_pool(self._mark_delivered)(conversation_id, message_id)
+
+    def _mark_delivered(self, conversation_id: int, message_id: int) -> None:
+        participant = selectors.participant_get(self.user, conversation_id)
+        services.conversation_mark_delivered(participant=participant, message_id=message_id)

@@ -162,6 +162,17 @@ def message_history(
     return list(reversed(messages.order_by("-id")[:limit]))
 
 
+def message_window_from(
+    conversation_id: int, *, after: int, viewer_id: int, context: int = 10, limit: int = 50
+) -> tuple[list[Message], bool, bool]:
+    """The page a reader opens at: up to `context` messages up to id `after` (their last read), then
+    up to `limit` after it, in ascending id order, in two queries. Also whether there are older ones
+    before the page and newer ones after it."""
+    newer = message_history(conversation_id, after=after, limit=limit + 1, viewer_id=viewer_id)
+    older = message_history(conversation_id, before=after + 1, limit=context + 1, viewer_id=viewer_id)
+    return older[-context:] + newer[:limit], len(older) > context, len(newer) > limit
+
+
 def newest_message_ref(conversation_id: int) -> dict | None:
     """The `id` and `seq` of a conversation's newest message, whoever sent it, or None."""
     return (

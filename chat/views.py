@@ -24,6 +24,7 @@ from chat.models import Participant
 from chat.ratelimit import MessagePostThrottle
 
 HISTORY_PAGE = 50
+HISTORY_CONTEXT = 10  # read messages shown above the first unread one
 AVATAR_COLOURS = 8
 ROLE_ORDER = {Participant.Role.OWNER: 0, Participant.Role.ADMIN: 1, Participant.Role.MEMBER: 2}
 
@@ -101,11 +102,25 @@ def _render_app(
     }
     if open_id is not None:
         conversation = next(c for c in conversations if c.pk == open_id)
-        history = selectors.message_history(open_id, limit=HISTORY_PAGE + 1, viewer_id=user.pk)
-        page = MessageSerializer(history[-HISTORY_PAGE:], many=True).data
         open_item = context["open"] = next(item for item in items if item["id"] == open_id)
-        context["history"] = [{**m, "mine": m["sender"]["id"] == user.pk} for m in page]
-        context["has_more"] = len(history) > HISTORY_PAGE
+        has_newer = False
+        if open_item["unread_count"] > 0:
+            # Opened at the first unread message, with a few read ones above it; the newer ones beyond
+            # the page come with the socket's replay (`?after=` the last one rendered).
+            page, has_more, has_newer = selectors.message_window_from(
+                open_id,
+                after=open_item["last_read_message_id"] or 0,
+                viewer_id=user.pk,
+                context=HISTORY_CONTEXT,
+                limit=HISTORY_PAGE,
+            )
+        else:
+            history = selectors.message_history(open_id, limit=HISTORY_PAGE + 1, viewer_id=user.pk)
+            page, has_more = history[-HISTORY_PAGE:], len(history) > HISTORY_PAGE
+        context["history"] = [
+            {**m, "mine": m["sender"]["id"] == user.pk} for m in MessageSerializer(page, many=True).data
+        ]
+        context["has_more"] = has_more
         context["block_state"] = _block_state(user, open_item["other_user"], blocked_ids)
         boot["conversation"] = {
             key: open_item[key]
@@ -118,6 +133,9 @@ def _render_app(
             last = selectors.newest_message_ref(open_id)
         boot["conversation"]["last_message"] = {"id": last["id"], "seq": last["seq"]} if last else None
         boot["has_more"] = context["has_more"]
+        # The history stops before the newest message: the scripts' run ends at its last message.
+        boot["has_newer"] = has_newer
+        boot["newest_shown_id"] = open_item["last_message"]["id"] if open_item["last_message"] else None
         # The others' pointers, from which the page draws the ticks of the user's own messages.
         boot["receipts"] = [
             {

@@ -532,13 +532,68 @@ async def test_a_flood_of_frames_is_rate_limited_and_the_socket_stays_open(socke
     assert (await receive(bob_chat))["message"]["content"] == "not spam"
 
 
-async def test_the_notification_socket_takes_no_frames_but_stays_open(sockets, direct, alice, bob):
+async def test_the_notification_socket_takes_only_delivered_frames_and_stays_open(sockets, direct, alice, bob):
     bob_notes = await sockets.notifications(bob)
 
     await bob_notes.send_json_to({"type": "message", "content": "wrong socket"})
     assert (await receive(bob_notes))["code"] == "unknown_type"
+    await bob_notes.send_json_to({"type": "read", "conversation_id": direct.pk, "message_id": 1})
+    assert (await receive(bob_notes))["code"] == "unknown_type"
     await send(alice, direct.pk, "still delivered")
     assert (await receive(bob_notes))["type"] == "new_message"
+
+
+async def test_delivered_on_the_notification_socket_moves_the_pointer_and_sends_one_receipt(
+    sockets, direct, alice, bob
+):
+    first = await send(alice, direct.pk, "one")
+    second = await send(alice, direct.pk, "two")
+    alice_chat = await sockets.chat(alice, direct.pk)
+    bob_notes = await sockets.notifications(bob)
+
+    # Bob's device got the message on its notification socket, with no conversation open.
+    await bob_notes.send_json_to({"type": "delivered", "conversation_id": direct.pk, "message_id": second.pk})
+    assert await receive(alice_chat) == {
+        "type": "receipt",
+        "conversation_id": direct.pk,
+        "user": public(bob),
+        "last_delivered_message_id": second.pk,
+        "last_read_message_id": None,
+    }
+    await bob_notes.send_json_to({"type": "delivered", "conversation_id": direct.pk, "message_id": first.pk})
+    await assert_silent(alice_chat, bob_notes)  # backwards: nothing moves, no answer
+    assert (await participant(bob, direct.pk)).last_delivered_message_id == second.pk
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "delivered", "message_id": 1},
+        {"type": "delivered", "conversation_id": "x", "message_id": 1},
+        {"type": "delivered", "conversation_id": 1},
+    ],
+)
+async def test_a_bad_delivered_frame_on_the_notification_socket_gets_an_error(sockets, direct, bob, frame):
+    bob_notes = await sockets.notifications(bob)
+    await bob_notes.send_json_to(frame)
+    assert (await receive(bob_notes))["code"] == "bad_frame"
+
+
+async def test_delivered_on_the_notification_socket_only_for_ones_own_conversations(
+    sockets, direct, group, alice, carol
+):
+    elsewhere = await send(alice, group.pk, "in the group")
+    mine = await send(alice, direct.pk, "in the direct one")
+    carol_notes = await sockets.notifications(carol)
+
+    # Carol is not in the direct conversation; a message of another conversation is not found there.
+    await carol_notes.send_json_to({"type": "delivered", "conversation_id": direct.pk, "message_id": mine.pk})
+    assert (await receive(carol_notes))["code"] == "not_found"
+    await carol_notes.send_json_to({"type": "delivered", "conversation_id": group.pk, "message_id": mine.pk})
+    assert (await receive(carol_notes))["code"] == "message_not_found"
+    await carol_notes.send_json_to({"type": "delivered", "conversation_id": group.pk, "message_id": elsewhere.pk})
+    await assert_silent(carol_notes)
+    assert (await participant(carol, group.pk)).last_delivered_message_id == elsewhere.pk
 
 
 # --- membership ---------------------------------------------------------------------------------

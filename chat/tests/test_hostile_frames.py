@@ -79,6 +79,18 @@ FRAMES = st.one_of(
     st.integers(min_value=1000, max_value=20_000).map(lambda depth: ("text", "[" * depth + "]" * depth)),
 )
 
+# Stands for the id of the conversation, filled in by the test.
+THIS_CONVERSATION = object()
+# The one frame a notification socket takes, with each field missing, right or wrong.
+DELIVERED_FRAMES = st.fixed_dictionaries(
+    {"type": st.just("delivered")},
+    optional={
+        "conversation_id": st.integers(min_value=-2, max_value=3) | st.just(THIS_CONVERSATION) | JSON,
+        "message_id": MESSAGE_IDS | JSON,
+    },
+)
+NOTIFICATION_FRAMES = FRAMES | DELIVERED_FRAMES.map(lambda frame: ("json", frame))
+
 
 def storable(text: str) -> bool:
     return "\x00" not in text and text == text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
@@ -120,6 +132,20 @@ def chat_answer(frame, own_ids: set[int], used_client_ids: dict) -> tuple[str, o
     if not positive_int(message_id):
         return "error", "bad_frame"
     return ("quiet", None) if message_id in own_ids else ("error", "message_not_found")
+
+
+def notification_answer(frame, conversation_id: int, message_ids: set[int]) -> str | None:
+    """The error code docs/realtime.md says a notification socket answers, or None: a `delivered`
+    frame it takes, quietly (the receipt goes to the conversation's chat sockets)."""
+    if not isinstance(frame, dict):
+        return "bad_frame"
+    if frame.get("type") != "delivered":
+        return "unknown_type"
+    if not positive_int(frame.get("conversation_id")) or not positive_int(frame.get("message_id")):
+        return "bad_frame"
+    if frame["conversation_id"] != conversation_id:
+        return "not_found"  # alice is in no other conversation
+    return None if frame["message_id"] in message_ids else "message_not_found"
 
 
 def encode(form: str, value, ids: dict) -> tuple[str | None, bytes | None, object]:
@@ -235,15 +261,25 @@ async def test_the_chat_socket_answers_every_frame_as_documented_and_stays_open(
 
 
 @EXAMPLES
-@given(sent=FRAMES)
-async def test_the_notification_socket_refuses_every_frame_and_stays_open(alice_notifications, direct, bob, sent):
+@given(sent=NOTIFICATION_FRAMES)
+async def test_the_notification_socket_takes_only_delivered_frames_and_stays_open(
+    alice_notifications, direct, bob, sent
+):
     form, value = sent
+    if isinstance(value, dict) and value.get("conversation_id") is THIS_CONVERSATION:
+        value = {**value, "conversation_id": direct.pk}
     text, data, parsed = encode(form, value, {OWN_MESSAGE: 1, OTHER_MESSAGE: 2})
+    message_ids = await database_sync_to_async(
+        lambda: set(Message.objects.filter(conversation=direct).values_list("pk", flat=True))
+    )()
+    expected = notification_answer(parsed, direct.pk, message_ids)
+    event(f"notification {expected or 'quiet'}")
 
     await send(alice_notifications, text, data)
-    error = await receive(alice_notifications)
-    assert error["type"] == "error"
-    assert error["code"] == ("unknown_type" if isinstance(parsed, dict) else "bad_frame"), (parsed, error)
+    if expected is not None:
+        error = await receive(alice_notifications)
+        assert error["type"] == "error"
+        assert error["code"] == expected, (parsed, error)
 
     # Still open, and still told about the conversation.
     await database_sync_to_async(services.message_send)(sender=bob, conversation=direct, content="still there?")

@@ -180,6 +180,7 @@ def test_conversation_page_shows_the_history_and_the_send_box(client_for, alice,
 def test_conversation_page_shows_the_newest_page_and_offers_older_ones(client_for, alice, bob, direct):
     for n in range(55):
         send(bob, direct, f"m{n}")
+    services.conversation_mark_read(participant=Participant.objects.get(user=alice, conversation=direct))
 
     response = client_for(alice).get(f"/c/{direct.pk}/")
 
@@ -189,6 +190,52 @@ def test_conversation_page_shows_the_newest_page_and_offers_older_ones(client_fo
     assert history[-1]["content"] == "m54"
     assert response.context["has_more"] is True
     assert boot(response)["has_more"] is True
+    assert boot(response)["has_newer"] is False
+
+
+def test_conversation_page_opens_at_the_first_unread_with_a_few_read_ones_above(client_for, alice, bob, direct):
+    sent = [send(bob, direct, f"m{n}") for n in range(100)]
+    reader = Participant.objects.get(user=alice, conversation=direct)
+    services.conversation_mark_read(participant=reader, message_id=sent[39].pk)  # 60 unread
+
+    response = client_for(alice).get(f"/c/{direct.pk}/")
+
+    history = [m["content"] for m in response.context["history"]]
+    assert history == [f"m{n}" for n in range(30, 90)]  # 10 read, then the first 50 unread
+    assert response.context["has_more"] is True
+    data = boot(response)
+    assert data["has_more"] is True
+    assert data["has_newer"] is True  # m90..m99 come with the socket's replay
+    assert data["conversation"]["last_read_message_id"] == sent[39].pk
+    assert data["conversation"]["unread_count"] == 60
+
+
+def test_conversation_page_never_read_opens_at_the_start(client_for, alice, bob, direct):
+    for n in range(3):
+        send(bob, direct, f"m{n}")
+
+    response = client_for(alice).get(f"/c/{direct.pk}/")
+
+    assert [m["content"] for m in response.context["history"]] == ["m0", "m1", "m2"]
+    assert response.context["has_more"] is False
+    assert boot(response)["has_newer"] is False
+
+
+def test_conversation_page_at_the_first_unread_costs_a_constant_number_of_queries(
+    client_for, alice, bob, direct, django_assert_max_num_queries
+):
+    client = client_for(alice)
+    reader = Participant.objects.get(user=alice, conversation=direct)
+    services.conversation_mark_read(participant=reader, message_id=send(bob, direct, "read").pk)
+    send(bob, direct, "unread")
+    with django_assert_max_num_queries(30) as few:
+        client.get(f"/c/{direct.pk}/")
+    for n in range(120):
+        send(bob, direct, f"m{n}")
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(f"/c/{direct.pk}/")
+    assert len(response.context["history"]) == 51
 
 
 def test_conversation_page_does_not_count_the_open_conversation_as_unread(client_for, alice, bob, direct, group):

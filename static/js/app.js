@@ -122,6 +122,8 @@ function onNewMessage({ conversation_id: id, message, unread_count: unread, tota
   const body = preview(message, boot.me, sidebar.isGroup(id));
   // The user's own message (sent here or on another device) and people they blocked: no toast, no notification.
   if (message.sender.id === boot.me.id || blocked.has(message.sender.id)) return;
+  // This device has it, whether or not the conversation is open: the sender's ticks turn grey ✓✓.
+  notifications.send({ type: "delivered", conversation_id: id, message_id: message.id });
   if (id !== openId && !document.hidden) toasts.show({ title, body, href });
   notifyBrowser({ title, body, tag: `conversation-${id}`, href });
 }

@@ -4,6 +4,9 @@
 // which is where a reconnect (`?after=`) or a catch-up after a missed frame starts.
 // Messages from people the user blocked are not shown (the history leaves them out too), but they
 // still count for that run and for reading.
+// Reading: a message counts as read once it has been on screen (an IntersectionObserver on the
+// scroller) while the page is visible and focused; the read pointer moves to the newest such message.
+// A conversation with unread messages opens at the first of them, below a "New messages" divider.
 
 import { api, newClientId } from "./api.js";
 import { closeEditor, errorText, MessageActions } from "./message-actions.js";
@@ -17,12 +20,16 @@ const CATCH_UP_PAGE = 200;
 const ACK_TIMEOUT_MS = 10000;
 const COUNTER_FROM = 500; // show the counter this close to the limit
 const NEAR_BOTTOM_PX = 120;
+const SEEN_RATIO = 0.5; // this much of a message (or of the scroller, for a tall one) on screen is seeing it
+const DIVIDER_GAP_PX = 8; // the divider sits this far below the top of the scroller on opening
 const STATUS_TEXT = { pending: "Sending…", failed: "Not sent", sent: "✓", delivered: "✓✓", read: "✓✓" };
 const DELETED_TEXT = "Message deleted";
 
 const $ = (selector) => document.querySelector(selector);
 const field = (el, name) => el.querySelector(`[data-field=${name}]`);
 const length = (text) => [...text].length; // code points, as the server counts
+// Someone is looking at the page: visible, and the window has the focus.
+const attentive = () => document.visibilityState === "visible" && document.hasFocus();
 
 export class ConversationView {
   constructor({ boot, sidebar, onState, onRefused, onNotice }) {
@@ -30,6 +37,10 @@ export class ConversationView {
     this.id = boot.conversation.id;
     this.isGroup = boot.conversation.is_group;
     this.hasMore = boot.has_more;
+    // The history stops short of the newest message (it opened at the first unread): the socket's
+    // replay brings the rest.
+    this.hasNewer = Boolean(boot.has_newer);
+    this.newestShownAtLoad = boot.newest_shown_id || 0;
     this.scroller = $("#scroller");
     this.list = $("#messages");
     this.template = $("#tpl-message");
@@ -41,23 +52,31 @@ export class ConversationView {
     this.ahead = new Map(); // seq -> id of messages beyond a gap
     this.lastId = 0;
     this.lastSeq = 0;
-    this.maxId = 0;
+    this.maxId = 0; // the newest message the page has, shown or hidden
+    this.shownMaxId = 0; // the newest one it shows
     this.readUpTo = boot.conversation.last_read_message_id || 0;
     this.blocked = new Set(boot.blocked || []);
+    this.onScreen = new Set(); // the messages on screen now, seen or not (nobody may be looking)
+    this.seen = new IntersectionObserver((entries) => this.onSeen(entries), {
+      root: this.scroller,
+      threshold: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
+    });
 
-    for (const el of this.list.children) {
+    for (const el of this.list.querySelectorAll(".msg[data-id]")) {
       this.index(el);
       [this.lastSeq, this.lastId] = [Number(el.dataset.seq), Number(el.dataset.id)];
       if (el.classList.contains("mine")) this.tick(el);
     }
     // The page holds everything up to the newest message, hidden ones aside: the run starts there.
     const newest = boot.conversation.last_message;
-    if (newest && newest.id > this.lastId) {
+    if (!this.hasNewer && newest && newest.id > this.lastId) {
       [this.lastSeq, this.lastId] = [newest.seq, newest.id];
       this.maxId = Math.max(this.maxId, newest.id);
     }
     renderTimes(this.list);
-    this.scrollToBottom();
+    const divider = boot.conversation.unread_count > 0 && this.showDivider();
+    if (divider) this.scrollToDivider(divider);
+    else this.scrollToBottom();
     this.bindComposer();
     this.bindHistory();
     this.actions = new MessageActions({
@@ -68,7 +87,9 @@ export class ConversationView {
       onDeleted: (el) => this.showDeleted(el),
       onNotice,
     });
-    document.addEventListener("visibilitychange", () => document.hidden || this.markRead());
+    // Back to the page: what is on screen now has been seen.
+    document.addEventListener("visibilitychange", () => this.readSeen());
+    window.addEventListener("focus", () => this.readSeen());
 
     this.socket = new LiveSocket(`/ws/chat/${this.id}/`, {
       query: () => ({ after: this.lastId }),
@@ -94,21 +115,26 @@ export class ConversationView {
   onOpen() {
     this.typing.clearAll();
     for (const [clientId, item] of this.pending) if (!item.failed) this.transmit(clientId);
-    if (document.hidden) this.markDelivered();
-    else this.markRead();
+    this.markDelivered();
+    // Read while the socket was down (the REST call failed too): said again now.
+    this.readSeen();
   }
 
   onMessage(message) {
     if (this.byId.has(message.id)) return;
     const mine = message.sender.id === this.me.id;
+    if (!mine) this.sawReply(message);
     if (!mine && this.blocked.has(message.sender.id)) {
       this.maxId = Math.max(this.maxId, message.id);
       this.advance(message.seq, message.id);
-      if (document.hidden) this.markDelivered();
-      else this.markRead();
+      this.markDelivered();
+      this.readSeen(); // the newest message shown may be on screen: this one follows it unseen
       return;
     }
-    const follow = mine || this.nearBottom();
+    // At the bottom, the page follows new messages; with nobody looking, only as far as keeps the
+    // divider above the first unread one on screen.
+    const atBottom = this.nearBottom();
+    const follow = mine || (atBottom && attentive());
     const pending = mine && message.client_id ? this.pending.get(message.client_id) : null;
     let el;
     if (pending) {
@@ -126,15 +152,31 @@ export class ConversationView {
     this.advance(message.seq, message.id);
     this.sidebar.onMessage(this.id, message);
     if (mine) {
+      // Sending reads the conversation up to the message (the server moves the pointer).
       this.readUpTo = Math.max(this.readUpTo, message.id);
       this.tick(el);
     } else {
       this.typing.clear(message.sender.id);
-      if (document.hidden) this.markDelivered();
-      else this.markRead();
+      const divider = message.id > this.readUpTo && !follow && this.showDivider(el);
+      if (divider && atBottom) this.scrollToDivider(divider);
+      // The notification socket reports it too; this covers that socket being down. When someone is
+      // looking, reading it moves the delivered pointer anyway.
+      if (!attentive()) this.markDelivered();
     }
     if (follow) this.scrollToBottom();
-    else $("#jump-down").hidden = false;
+    else if (!mine) $("#jump-down").hidden = this.nearBottom();
+  }
+
+  // A message from someone is also their reply: they have read (and received) what came before it.
+  // The server moves their pointers without a receipt, so the ticks follow from here.
+  sawReply(message) {
+    const old = this.receipts.get(message.sender.id);
+    if (!old) return;
+    this.onReceipt({
+      user: message.sender,
+      last_delivered_message_id: message.id,
+      last_read_message_id: message.id,
+    });
   }
 
   // `message_updated` (an edit, a moderator's restore) and `message_deleted`: redrawn in place.
@@ -151,6 +193,10 @@ export class ConversationView {
       return;
     }
     const old = this.receipts.get(frame.user.id) || {};
+    const unchanged =
+      (old.last_delivered_message_id || 0) >= (frame.last_delivered_message_id || 0) &&
+      (old.last_read_message_id || 0) >= (frame.last_read_message_id || 0);
+    if (unchanged && this.receipts.has(frame.user.id)) return;
     this.receipts.set(frame.user.id, {
       user_id: frame.user.id,
       last_delivered_message_id: Math.max(old.last_delivered_message_id || 0, frame.last_delivered_message_id || 0),
@@ -226,8 +272,13 @@ export class ConversationView {
   }
 
   index(el) {
-    this.byId.set(Number(el.dataset.id), el);
-    this.maxId = Math.max(this.maxId, Number(el.dataset.id));
+    const id = Number(el.dataset.id);
+    this.byId.set(id, el);
+    this.maxId = Math.max(this.maxId, id);
+    this.shownMaxId = Math.max(this.shownMaxId, id);
+    // The replay has brought what the history stopped short of.
+    if (this.hasNewer && id >= this.newestShownAtLoad) this.hasNewer = false;
+    this.seen.observe(el);
   }
 
   // Move the end of the gap-free run forward; a seq beyond a gap waits, and the gap is fetched.
@@ -381,15 +432,70 @@ export class ConversationView {
   }
 
   // --- reading ------------------------------------------------------------------------------
-  markRead() {
-    if (document.hidden || this.maxId <= this.readUpTo) return;
-    const messageId = this.maxId;
+  onSeen(entries) {
+    for (const { target, isIntersecting, intersectionRatio, intersectionRect, rootBounds } of entries) {
+      const seen =
+        isIntersecting &&
+        (intersectionRatio >= SEEN_RATIO || intersectionRect.height >= SEEN_RATIO * (rootBounds?.height || 0));
+      if (seen) this.onScreen.add(target);
+      else this.onScreen.delete(target);
+    }
+    this.readSeen();
+  }
+
+  // Move the read pointer to the newest message on screen, if someone is looking. With the newest
+  // message shown on screen, the hidden ones after it (people the user blocked) are read too.
+  readSeen() {
+    if (!attentive() || !this.onScreen.size) return;
+    let top = 0;
+    for (const el of this.onScreen) top = Math.max(top, Number(el.dataset.id) || 0);
+    if (top >= this.shownMaxId && !this.hasNewer) top = Math.max(top, this.maxId);
+    if (this.nearBottom() && !this.hasNewer) $("#jump-down").hidden = true;
+    this.markRead(top);
+  }
+
+  markRead(messageId) {
+    if (!messageId || messageId <= this.readUpTo) return;
+    const before = this.readUpTo;
     this.readUpTo = messageId;
-    this.sidebar.setUnread(this.id, 0);
+    // Read to the end: the badge goes at once (the `read` frame brings the count either way).
+    if (messageId >= this.maxId) this.sidebar.setUnread(this.id, 0);
     if (this.socket?.send({ type: "read", message_id: messageId })) return;
     api(`/api/conversations/${this.id}/read`, { method: "POST", body: { message_id: messageId } }).catch(() => {
-      this.readUpTo = 0; // try again on the next chance
+      this.readUpTo = Math.min(this.readUpTo, before); // try again on the next chance
     });
+  }
+
+  // "New messages" above the first unread message from someone else. One already there stays, unless
+  // everything before `arrived` (a message that just came) was read: then it moves down to it.
+  showDivider(arrived = null) {
+    const shown = this.list.querySelector(".unread-divider");
+    if (shown && arrived) {
+      // Most often someone else's message before it is unread as well: nothing to look for then.
+      let node = arrived.previousElementSibling;
+      while (node && !node.matches(".msg[data-id]:not(.mine)")) node = node.previousElementSibling;
+      if (node && Number(node.dataset.id) > this.readUpTo) return shown;
+    }
+    const first = [...this.list.querySelectorAll(".msg[data-id]:not(.mine)")].find(
+      (el) => Number(el.dataset.id) > this.readUpTo,
+    );
+    if (!first) return null;
+    let divider = shown;
+    if (divider && (first !== arrived || divider.nextElementSibling === first)) return divider;
+    divider?.remove();
+    divider = document.createElement("li");
+    // A plain item (no role="separator"): a list holds only list items, and it reads as "New messages".
+    divider.className = "unread-divider";
+    divider.textContent = "New messages";
+    first.before(divider);
+    return divider;
+  }
+
+  // Down (never up) until the divider is at the top, or as far as the list goes.
+  scrollToDivider(divider) {
+    const offset = divider.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top;
+    this.scroller.scrollTop += Math.max(0, offset - DIVIDER_GAP_PX);
+    $("#jump-down").hidden = this.nearBottom();
   }
 
   markDelivered() {
@@ -406,7 +512,7 @@ export class ConversationView {
       "scroll",
       () => {
         if (this.scroller.scrollTop < 200) this.loadOlder();
-        if (this.nearBottom()) $("#jump-down").hidden = true;
+        if (this.nearBottom() && !this.hasNewer) $("#jump-down").hidden = true;
       },
       { passive: true },
     );
