@@ -71,6 +71,12 @@ class LoginForm(AuthenticationForm):
         "invalid_login": "Wrong username, email or password.",
     }
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Django sizes the field to the username's 30 characters; an email may be up to 254.
+        self.fields["username"].max_length = 254
+        self.fields["username"].widget.attrs["maxlength"] = 254
+
 
 class ProfileForm(forms.Form):
     """The settings page's profile: what PATCH /api/auth/me changes, through the same service."""
