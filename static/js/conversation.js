@@ -322,7 +322,7 @@ export class ConversationView {
   restoreOutbox() {
     const shown = new Set([...this.list.querySelectorAll(".msg.mine[data-client-id]")].map((el) => el.dataset.clientId));
     for (const item of [...this.outbox.items]) {
-      if (shown.has(item.clientId)) this.outbox.settle(item.clientId);
+      if (shown.has(item.clientId)) this.outbox.settle(item.clientId, { next: false });
       else this.list.append(this.buildPending(item));
     }
   }

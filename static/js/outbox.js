@@ -59,8 +59,9 @@ export class Outbox {
     return this.items.some((item) => item.clientId === clientId);
   }
 
-  // The server has it (an ack, a message frame, a REST answer, or the history already shows it).
-  settle(clientId) {
+  // The server has it (an ack, a message frame, a REST answer, or the history already shows it);
+  // `next: false` while the page is still being set up, before there is a socket to send the next by.
+  settle(clientId, { next = true } = {}) {
     const index = this.items.findIndex((item) => item.clientId === clientId);
     if (index < 0) return;
     this.items.splice(index, 1);
@@ -68,7 +69,7 @@ export class Outbox {
     this.attempts.delete(clientId);
     this.tries.delete(clientId);
     if (this.current?.clientId === clientId) this.stop();
-    this.pump();
+    if (next) this.pump();
   }
 
   // An `error` frame naming one of these messages.
