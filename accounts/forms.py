@@ -73,6 +73,12 @@ class LoginForm(AuthenticationForm):
         "email_not_verified": "Confirm your email address first: follow the link we emailed you.",
     }
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Django sizes the field to the username's 30 characters; an email may be up to 254.
+        self.fields["username"].max_length = 254
+        self.fields["username"].widget.attrs["maxlength"] = 254
+
     def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
         if email_verification_pending(user):

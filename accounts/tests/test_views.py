@@ -103,6 +103,20 @@ def test_login_by_username_or_email(client, alice, name):
     assert client.session["_auth_user_id"] == str(alice.pk)
 
 
+def test_login_takes_an_email_of_254_characters(client, make_user):
+    email = f"{'b' * 64}@{'c' * 63}.{'d' * 63}.{'e' * 53}.example"
+    assert len(email) == 254
+    user = make_user("longmail", email=email)
+
+    form = client.get("/login").content.decode()
+    response = client.post("/login", {"username": email, "password": PASSWORD})
+
+    assert 'maxlength="254"' in form
+    assert 'maxlength="30"' not in form
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
 def test_login_follows_next(client, alice):
     response = client.post("/login?next=/new", {"username": "alice", "password": PASSWORD, "next": "/new"})
 

@@ -155,7 +155,10 @@ const notifications = new LiveSocket("/ws/notifications/", {
     await Promise.all([resync(), presence.load()]);
     trackState("notifications", notifications.state);
   },
-  onState: (state) => trackState("notifications", state === "open" ? "syncing" : state),
+  onState: (state) => {
+    trackState("notifications", state === "open" ? "syncing" : state);
+    if (state !== "open") presence.disconnected();
+  },
   onRefused,
 });
 

@@ -8,8 +8,10 @@
 // scroller) while the page is visible and focused; the read pointer moves to the newest such message.
 // A conversation with unread messages opens at the first of them, below a "New messages" divider.
 
-import { api, newClientId } from "./api.js";
-import { closeEditor, errorText, MessageActions } from "./message-actions.js";
+import { api } from "./api.js";
+import { Draft } from "./drafts.js";
+import { closeEditor, MessageActions } from "./message-actions.js";
+import { Outbox } from "./outbox.js";
 import { conversationName } from "./sidebar.js";
 import { LiveSocket } from "./socket.js";
 import { renderTimes } from "./time.js";
@@ -17,7 +19,6 @@ import { TypingAnnouncer, TypingLine } from "./typing.js";
 
 const PAGE = 50;
 const CATCH_UP_PAGE = 200;
-const ACK_TIMEOUT_MS = 10000;
 const COUNTER_FROM = 500; // show the counter this close to the limit
 const NEAR_BOTTOM_PX = 120;
 const SEEN_RATIO = 0.5; // this much of a message (or of the scroller, for a tall one) on screen is seeing it
@@ -45,7 +46,16 @@ export class ConversationView {
     this.list = $("#messages");
     this.template = $("#tpl-message");
     this.byId = new Map();
-    this.pending = new Map(); // client_id -> { el, content, timer }
+    this.pending = new Map(); // client_id -> the element of a message the server has not confirmed
+    this.outbox = new Outbox({
+      userId: this.me.id,
+      conversationId: this.id,
+      socket: () => this.socket,
+      onSaved: (message) => this.onMessage(message),
+      onPending: (clientId) => this.showPending(clientId),
+      onFailed: (clientId, reason, code) => this.showFailed(clientId, reason, code),
+    });
+    this.draft = new Draft(this.me.id, this.id);
     this.receipts = new Map(boot.receipts.map((r) => [r.user_id, r]));
     this.typing = new TypingLine($("#typing"));
     this.announcer = new TypingAnnouncer((frame) => this.socket.send(frame));
@@ -73,6 +83,7 @@ export class ConversationView {
       [this.lastSeq, this.lastId] = [newest.seq, newest.id];
       this.maxId = Math.max(this.maxId, newest.id);
     }
+    this.restoreOutbox();
     renderTimes(this.list);
     const divider = boot.conversation.unread_count > 0 && this.showDivider();
     if (divider) this.scrollToDivider(divider);
@@ -95,7 +106,10 @@ export class ConversationView {
       query: () => ({ after: this.lastId }),
       onFrame: (frame) => this.onFrame(frame),
       onOpen: () => this.onOpen(),
-      onState,
+      onState: (state) => {
+        onState(state);
+        if (state !== "open") this.outbox.socketDown();
+      },
       onRefused,
     });
   }
@@ -114,15 +128,16 @@ export class ConversationView {
 
   onOpen() {
     this.typing.clearAll();
-    for (const [clientId, item] of this.pending) if (!item.failed) this.transmit(clientId);
+    this.outbox.wake();
     this.markDelivered();
     // Read while the socket was down (the REST call failed too): said again now.
     this.readSeen();
   }
 
   onMessage(message) {
-    if (this.byId.has(message.id)) return;
     const mine = message.sender.id === this.me.id;
+    const pending = mine && message.client_id ? this.settle(message) : null;
+    if (this.byId.has(message.id)) return;
     if (!mine) this.sawReply(message);
     if (!mine && this.blocked.has(message.sender.id)) {
       this.maxId = Math.max(this.maxId, message.id);
@@ -135,14 +150,9 @@ export class ConversationView {
     // divider above the first unread one on screen.
     const atBottom = this.nearBottom();
     const follow = mine || (atBottom && attentive());
-    const pending = mine && message.client_id ? this.pending.get(message.client_id) : null;
     let el;
     if (pending) {
-      clearTimeout(pending.timer);
-      this.pending.delete(message.client_id);
-      el = pending.el;
-      el.classList.remove("pending", "failed");
-      field(el, "retry").hidden = true;
+      el = pending;
       this.fill(el, message);
     } else {
       el = this.build(message);
@@ -207,7 +217,7 @@ export class ConversationView {
 
   onError(frame) {
     if (frame.code === "blocked") this.showBlocked();
-    if (frame.client_id && this.pending.has(frame.client_id)) this.fail(frame.client_id, frame.detail);
+    if (frame.client_id && this.pending.has(frame.client_id)) this.outbox.refused(frame.client_id, frame);
     else if (frame.code !== "blocked") this.onNotice(frame.detail);
   }
 
@@ -339,48 +349,66 @@ export class ConversationView {
     badge.setAttribute("aria-label", label);
   }
 
-  // --- sending ------------------------------------------------------------------------------
+  // --- sending: the outbox sends, this draws -----------------------------------------------
   send(content) {
-    const clientId = newClientId();
-    const el = this.build({ sender: this.me, content, created_at: new Date().toISOString() });
-    delete el.dataset.id;
-    delete el.dataset.seq;
-    el.dataset.clientId = clientId;
-    field(el, "retry").addEventListener("click", () => this.transmit(clientId));
-    this.list.append(el);
-    this.pending.set(clientId, { el, content });
-    this.transmit(clientId);
+    const item = this.outbox.add(content);
+    this.list.append(this.buildPending(item));
+    this.outbox.pump();
     this.scrollToBottom();
   }
 
-  // (Re)send a pending message with its client_id, so a retry can never post it twice.
-  transmit(clientId) {
-    const item = this.pending.get(clientId);
-    if (!item) return;
-    clearTimeout(item.timer);
-    item.failed = false;
-    item.el.classList.replace("failed", "pending") || item.el.classList.add("pending");
-    field(item.el, "retry").hidden = true;
-    this.setStatus(item.el, "pending", "Sending…");
-    item.timer = setTimeout(() => this.fail(clientId, "No answer from the server."), ACK_TIMEOUT_MS);
-    if (this.socket.send({ type: "message", content: item.content, client_id: clientId })) return;
-    // No socket right now: the REST API saves it the same way.
-    api("/api/messages", { method: "POST", body: { conversation_id: this.id, content: item.content, client_id: clientId } })
-      .then((message) => this.onMessage(message))
-      .catch((error) => {
-        if (error.body?.code === "blocked") this.showBlocked();
-        this.fail(clientId, errorText(error));
-      });
+  buildPending({ clientId, content, createdAt, failed, reason }) {
+    const el = this.build({ sender: this.me, content, created_at: new Date(createdAt).toISOString() });
+    delete el.dataset.id;
+    delete el.dataset.seq;
+    el.dataset.clientId = clientId;
+    field(el, "retry").addEventListener("click", () => this.outbox.retry(clientId));
+    this.pending.set(clientId, el);
+    if (failed) this.showFailed(clientId, reason);
+    else this.showPending(clientId);
+    return el;
   }
 
-  fail(clientId, reason) {
-    const item = this.pending.get(clientId);
-    if (!item) return;
-    clearTimeout(item.timer);
-    item.failed = true;
-    item.el.classList.replace("pending", "failed");
-    this.setStatus(item.el, "failed", reason || "Not sent");
-    field(item.el, "retry").hidden = false;
+  // Unsent messages kept from before a reload, below the history; those it already shows are settled.
+  restoreOutbox() {
+    const shown = new Set([...this.list.querySelectorAll(".msg.mine[data-client-id]")].map((el) => el.dataset.clientId));
+    for (const item of [...this.outbox.items]) {
+      if (shown.has(item.clientId)) this.outbox.settle(item.clientId, { next: false });
+      else this.list.append(this.buildPending(item));
+    }
+  }
+
+  // The server has this message of the user's: its pending element, if this page drew one, stops
+  // pending (and goes, if the message is shown already).
+  settle(message) {
+    this.outbox.settle(message.client_id);
+    const el = this.pending.get(message.client_id);
+    if (!el) return null;
+    this.pending.delete(message.client_id);
+    el.classList.remove("pending", "failed");
+    field(el, "retry").hidden = true;
+    if (!this.byId.has(message.id)) return el;
+    el.remove();
+    return null;
+  }
+
+  showPending(clientId) {
+    const el = this.pending.get(clientId);
+    if (!el) return;
+    el.classList.remove("failed");
+    el.classList.add("pending");
+    field(el, "retry").hidden = true;
+    this.setStatus(el, "pending", "Sending…");
+  }
+
+  showFailed(clientId, reason, code) {
+    if (code === "blocked") this.showBlocked();
+    const el = this.pending.get(clientId);
+    if (!el) return;
+    el.classList.remove("pending");
+    el.classList.add("failed");
+    this.setStatus(el, "failed", reason || "Not sent");
+    field(el, "retry").hidden = false;
   }
 
   bindComposer() {
@@ -400,6 +428,8 @@ export class ConversationView {
     });
     this.input.addEventListener("input", () => this.onInput());
     this.input.addEventListener("blur", () => this.announcer.stop());
+    // The draft from before a reload, unless the page brought text back itself (a refused post).
+    if (!this.input.value) this.input.value = this.draft.text;
     this.refreshComposer();
     // Not on touch screens, where focusing would throw the keyboard over the conversation.
     if (matchMedia("(pointer: fine)").matches) this.input.focus({ preventScroll: true });
@@ -410,12 +440,14 @@ export class ConversationView {
     if (!content || length(content) > this.maxLength) return;
     this.announcer.stop();
     this.input.value = "";
+    this.draft.clear();
     this.refreshComposer();
     this.send(content);
     this.input.focus();
   }
 
   onInput() {
+    this.draft.save(this.input.value);
     this.refreshComposer();
     this.announcer.keyPressed(Boolean(this.input.value.trim()));
   }

@@ -73,6 +73,17 @@ export class LiveSocket {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  // The socket looks open but answers nothing (a stalled connection): drop it and connect afresh.
+  // The old one's close event is ignored; frames it still delivers are handled as usual.
+  restart() {
+    if (this.stopped || !this.ws) return;
+    const stale = this.ws;
+    this.ws = null;
+    stale.close();
+    this.setState("reconnecting");
+    this.connect();
+  }
+
   retryNow() {
     if (this.state === "reconnecting" && !this.ws) this.connect();
   }
