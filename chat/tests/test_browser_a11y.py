@@ -9,6 +9,7 @@ govern.
 # The fixtures are imported from test_browser.py and requested by name, which ruff reads as redefinitions.
 # ruff: noqa: F811
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,21 @@ def viewport(request) -> str:
     return request.param
 
 
-@pytest.fixture(params=["light", "dark"])
+# The system's light and dark, and dark picked by hand on a light system (the toggle, stored in localStorage).
+@pytest.fixture(params=["light", "dark", "manual-dark"])
 def scheme(request) -> str:
     return request.param
+
+
+def themed(scheme: str):
+    """A `before` hook for `windows`: the colour scheme the page is to be seen in."""
+
+    def before(page: Page) -> None:
+        page.emulate_media(color_scheme="dark" if scheme == "dark" else "light")
+        if scheme == "manual-dark":
+            page.add_init_script("try { localStorage.setItem('theme', 'dark') } catch {}")
+
+    return before
 
 
 def test_every_page_has_no_axe_violations(windows, server, alice, bob, carol, viewport, scheme):
@@ -67,21 +80,18 @@ def test_every_page_has_no_axe_violations(windows, server, alice, bob, carol, vi
     services.message_send(sender=alice, conversation=group, content="Mine in the group")
     services.message_send(sender=carol, conversation=group, content="Carol here")
 
-    def dark_or_light(page: Page) -> None:
-        page.emulate_media(color_scheme=scheme)
-
     audit = Audit()
-    visitor = windows(None, "/login", viewport=viewport, before=dark_or_light).page
+    visitor = windows(None, "/login", viewport=viewport, before=themed(scheme)).page
     audit.check(visitor, "login")
     visitor.goto("/signup")
     audit.check(visitor, "signup")
 
-    page = windows(alice, "/", viewport=viewport, before=dark_or_light).page
+    page = windows(alice, "/", viewport=viewport, before=themed(scheme)).page
     audit.check(page, "the app, nothing open")
     page.goto(f"/c/{direct.pk}/")
     wait_live(page)
     # Bob reads: Alice's own bubble shows "Read".
-    bob_page = windows(bob, f"/c/{direct.pk}/", viewport=viewport, before=dark_or_light).page
+    bob_page = windows(bob, f"/c/{direct.pk}/", viewport=viewport, before=themed(scheme)).page
     expect(message(page, "Hi Bob, read this")).to_have_attribute("data-status", "read")
     audit.check(page, "a direct conversation")
     audit.check(bob_page, "a direct conversation, the other side")
@@ -95,3 +105,48 @@ def test_every_page_has_no_axe_violations(windows, server, alice, bob, carol, vi
     page.goto("/settings")
     audit.check(page, "settings")
     audit.assert_clean()
+
+
+def test_the_theme_is_system_light_or_dark_kept_and_applied_before_the_first_paint(windows, alice):
+    def theme_at_first_paint(page: Page) -> None:
+        page.emulate_media(color_scheme="light")
+        # What <html> says the moment <body> is parsed, before anything could be painted.
+        page.add_init_script(
+            """new MutationObserver((_, observer) => {
+                if (!document.body) return;
+                window.themeAtBody = document.documentElement.dataset.theme || "system";
+                observer.disconnect();
+            }).observe(document, {childList: true, subtree: true});"""
+        )
+
+    page = windows(alice, "/", before=theme_at_first_paint).page
+    page.goto("/settings")
+    background = "getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate(background) == "rgb(244, 245, 249)"
+    expect(page.get_by_label("System default")).to_be_checked()
+
+    page.get_by_label("Dark").check()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert page.evaluate(background) == "rgb(15, 16, 24)"
+    page.reload()
+    assert page.evaluate("window.themeAtBody") == "dark"
+    assert page.evaluate(background) == "rgb(15, 16, 24)"
+    expect(page.get_by_label("Dark")).to_be_checked()
+
+    # The app's button moves system → light → dark → system, on a dark system too.
+    page.emulate_media(color_scheme="dark")
+    page.goto("/")
+    wait_live(page)
+    toggle = page.locator("#theme-toggle")
+    expect(toggle).to_have_attribute("aria-label", "Theme: Dark. Switch to System")
+    toggle.click()
+    expect(page.locator("html")).not_to_have_attribute("data-theme", re.compile("."))
+    assert page.evaluate("localStorage.getItem('theme')") is None
+    assert page.evaluate(background) == "rgb(15, 16, 24)"
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-label", "Theme: Light. Switch to Dark")
+    assert page.evaluate(background) == "rgb(244, 245, 249)"
+    page.reload()
+    wait_live(page)
+    assert page.evaluate("window.themeAtBody") == "light"
+    assert page.evaluate(background) == "rgb(244, 245, 249)"
