@@ -16,7 +16,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat import services
-from chat.tests.test_browser import browser, message, send, server, wait_live, windows  # noqa: F401
+from chat.tests.test_browser import browser, item, message, send, server, wait_live, windows  # noqa: F401
+from chat.tests.test_browser_sidebar import post_as
+from conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -150,3 +152,146 @@ def test_the_theme_is_system_light_or_dark_kept_and_applied_before_the_first_pai
     wait_live(page)
     assert page.evaluate("window.themeAtBody") == "light"
     assert page.evaluate(background) == "rgb(244, 245, 249)"
+
+
+# --- what axe cannot judge, checked by hand ----------------------------------------------------
+
+
+def test_screen_readers_hear_unread_counts_new_messages_and_whose_message_an_action_is(windows, server, alice, bob):
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    for text in ("one", "two", "three"):
+        services.message_send(sender=bob, conversation=direct, content=text)
+    page = windows(alice, "/").page
+    # The badge shows "3"; its row is named "… 3 unread messages".
+    expect(item(page, direct.pk).locator("[data-field=badge]")).to_have_text("3")
+    expect(page.get_by_role("link", name=re.compile(r"3 unread messages$"))).to_have_count(1)
+
+    item(page, direct.pk).locator("a").click()
+    wait_live(page)
+    clock = message(page, "three").locator("time").text_content()
+    expect(page.get_by_role("button", name=f"Actions for bob's message at {clock}")).to_have_count(3)
+    send(page, "hello back")
+    expect(message(page, "hello back").locator("[data-field=actions]")).to_have_attribute(
+        "aria-label", re.compile(r"^Actions for your message at \d")
+    )
+
+    # Bob's next message is announced in a polite live region.
+    live = page.locator("#announcements")
+    expect(live).to_have_attribute("aria-live", "polite")
+    post_as(server, bob, "/api/messages", {"conversation_id": direct.pk, "content": "Are you there?"})
+    expect(live).to_have_text("bob: Are you there?")
+
+
+def test_a_skip_link_leads_to_the_message_box(windows, alice, bob):
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    page = windows(alice, f"/c/{direct.pk}/").page
+    # Start from the top of the page, as a fresh visit with the keyboard does.
+    page.evaluate("document.body.tabIndex = -1; document.body.focus(); document.body.removeAttribute('tabindex')")
+    page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()
+    expect(skip).to_have_text("Skip to the message box")
+    page.keyboard.press("Enter")
+    expect(page.locator("#composer-input")).to_be_focused()
+
+
+def test_read_and_delivered_differ_in_more_than_colour(windows, alice, bob):
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    page = windows(alice, f"/c/{direct.pk}/").page
+    send(page, "did you read this?")
+    status = message(page, "did you read this?").locator("[data-field=status]")
+    expect(status).to_have_text("✓")
+    expect(page.get_by_role("img", name="Sent")).to_have_count(1)
+    windows(bob, f"/c/{direct.pk}/")
+    expect(status).to_have_text("✓✓ Read")
+    expect(page.get_by_role("img", name="Read")).to_have_count(1)
+
+
+def test_who_read_a_group_message_shows_on_hover_and_on_tap(windows, alice, bob, carol):
+    group = services.conversation_create_group(creator=alice, title="Brewers", usernames=["bob", "carol"])
+    page = windows(alice, f"/c/{group.pk}/").page
+    send(page, "who is in?")
+    status = message(page, "who is in?").locator("[data-field=status]")
+    windows(bob, f"/c/{group.pk}/")
+    expect(status).to_have_text("✓✓ Read by 1")
+    expect(status).to_have_attribute("title", "Read by bob")
+    status.click()
+    expect(status).to_have_text("✓✓ Read by bob")
+    expect(status).to_have_attribute("aria-expanded", "true")
+    # The names follow the receipts while shown.
+    windows(carol, f"/c/{group.pk}/")
+    expect(status).to_have_text("✓✓ Read by bob, carol")
+    status.press("Enter")
+    expect(status).to_have_text("✓✓ Read by 2")
+
+
+def test_arrow_up_in_an_empty_box_edits_the_last_message(windows, server, alice, bob):
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    page = windows(alice, f"/c/{direct.pk}/").page
+    send(page, "frist")
+    send(page, "secnod")
+    expect(message(page, "secnod")).to_have_attribute("data-status", "sent")
+    post_as(server, bob, "/api/messages", {"conversation_id": direct.pk, "content": "typos!"})
+    expect(message(page, "typos!")).to_have_count(1)
+    composer = page.locator("#composer-input")
+    composer.fill("not empty")
+    composer.press("ArrowUp")
+    expect(page.locator(".edit-form")).to_have_count(0)
+    composer.fill("")
+    composer.press("ArrowUp")
+    editor = message(page, "secnod").locator(".edit-form textarea")
+    expect(editor).to_be_focused()
+    editor.fill("second")
+    editor.press("Enter")
+    expect(message(page, "second")).to_have_count(1)
+    expect(message(page, "second").locator("[data-field=edited]")).to_be_visible()
+
+
+def test_touch_screens_get_targets_of_at_least_44_px(server, browser, alice, bob):
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    services.message_send(sender=bob, conversation=direct, content="tap me")
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, base_url=server.url
+    )
+    try:
+        page = context.new_page()
+        assert page.evaluate("matchMedia('(pointer: coarse)').matches")
+        small = []
+        page.goto("/login")
+        small += too_small(page, "login")
+        login(page, alice)
+        small += too_small(page, "the list")
+        page.goto(f"/c/{direct.pk}/")
+        wait_live(page)
+        small += too_small(page, "a conversation")
+        page.goto("/settings")
+        small += too_small(page, "settings")
+        page.goto("/new")
+        small += too_small(page, "new conversation")
+        assert not small, "targets under 44x44 px:\n" + "\n".join(small)
+    finally:
+        context.close()
+
+
+def login(page: Page, user) -> None:
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    wait_live(page)
+
+
+def too_small(page: Page, where: str) -> list[str]:
+    """Every visible control (a checkbox or radio button counts with its label) smaller than 44x44 px."""
+    found = page.evaluate(
+        """() => [...document.querySelectorAll(
+                "a[href], button, summary, input, textarea, select, [role=button], [tabindex='0']")]
+            .filter((el) => el.type !== "hidden" && el.checkVisibility() && !el.closest("[hidden], .visually-hidden"))
+            .map((el) => (el.type === "checkbox" || el.type === "radio") && el.closest("label") || el)
+            .map((el) => {
+                const box = el.getBoundingClientRect();
+                return {what: el.outerHTML.slice(0, 80), width: box.width, height: box.height};
+            })
+            .filter((t) => t.width > 0 && (t.width < 43.5 || t.height < 43.5))"""
+    )
+    return [f"{where}: {t['width']:.0f}x{t['height']:.0f} {t['what']}" for t in found]
