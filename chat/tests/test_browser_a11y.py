@@ -100,6 +100,9 @@ def test_every_page_has_no_axe_violations(windows, server, alice, bob, carol, vi
     page.goto(f"/c/{group.pk}/")
     wait_live(page)
     audit.check(page, "a group conversation")
+    page.keyboard.press("Control+k")
+    audit.check(page, "the quick switcher")
+    page.keyboard.press("Escape")
     page.goto("/new")
     audit.check(page, "new conversation")
     page.goto(f"/c/{group.pk}/settings")
@@ -295,3 +298,32 @@ def too_small(page: Page, where: str) -> list[str]:
             .filter((t) => t.width > 0 && (t.width < 43.5 || t.height < 43.5))"""
     )
     return [f"{where}: {t['width']:.0f}x{t['height']:.0f} {t['what']}" for t in found]
+
+
+@pytest.mark.parametrize("shortcut", ["Control+k", "Meta+k"])
+def test_ctrl_or_cmd_k_opens_a_quick_switcher_over_the_conversations(windows, alice, bob, carol, shortcut):
+    direct, _ = services.conversation_get_or_create_direct(user=alice, other=bob)
+    services.conversation_get_or_create_direct(user=alice, other=carol)
+    group = services.conversation_create_group(creator=alice, title="Brewers", usernames=["bob", "carol"])
+    page = windows(alice, f"/c/{direct.pk}/").page
+    switcher = page.get_by_role("dialog", name="Go to a conversation")
+    expect(switcher).to_be_hidden()
+    page.keyboard.press(shortcut)
+    expect(switcher).to_be_visible()
+    box = switcher.get_by_role("combobox")
+    expect(box).to_be_focused()
+    expect(switcher.get_by_role("option")).to_have_count(3)
+    page.keyboard.press("Escape")
+    expect(switcher).to_be_hidden()
+
+    page.keyboard.press(shortcut)
+    box.fill("bre")
+    expect(switcher.get_by_role("option")).to_have_text(["Brewers"])
+    box.fill("o")  # bob and carol
+    expect(switcher.get_by_role("option")).to_have_count(2)
+    box.press("ArrowDown")
+    expect(switcher.locator("[aria-selected=true]")).to_have_count(1)
+    box.fill("brew")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/c/{group.pk}/$"))
+    wait_live(page)
