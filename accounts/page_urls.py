@@ -9,4 +9,8 @@ urlpatterns = [
     path("login", views.LoginPage.as_view(), name="login"),
     path("logout", views.LogoutPage.as_view(), name="logout"),
     path("settings", views.settings_page, name="settings"),
+    path("password-reset", views.PasswordResetPage.as_view(), name="password-reset"),
+    path("password-reset/sent", views.PasswordResetSentPage.as_view(), name="password-reset-sent"),
+    path("password-reset/<uidb64>/<token>", views.PasswordResetConfirmPage.as_view(), name="password-reset-confirm"),
+    path("password-reset/done", views.PasswordResetCompletePage.as_view(), name="password-reset-complete"),
 ]

@@ -50,6 +50,12 @@ def user_change_password(*, user: User, old_password: str, new_password: str) ->
         password_validation.validate_password(new_password, user)
     except DjangoValidationError as error:
         raise serializers.ValidationError({"new_password": list(error.messages)})
+    user_set_password(user=user, new_password=new_password)
+
+
+def user_set_password(*, user: User, new_password: str) -> None:
+    """Write a password already validated (a change, a reset by email) and sign out the API tokens of
+    every device; sessions end by themselves, as Django ties them to the password's hash."""
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])

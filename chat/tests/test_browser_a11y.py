@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat import services
+from chat.tests.live import live_env, live_server
 from chat.tests.test_browser import browser, item, message, send, server, wait_live, windows  # noqa: F401
 from chat.tests.test_browser_sidebar import post_as
 from conftest import PASSWORD
@@ -87,6 +88,14 @@ def test_every_page_has_no_axe_violations(windows, server, alice, bob, carol, vi
     audit.check(visitor, "login")
     visitor.goto("/signup")
     audit.check(visitor, "signup")
+    visitor.goto("/password-reset")
+    audit.check(visitor, "forgot password")
+    visitor.goto("/password-reset/sent")
+    audit.check(visitor, "reset link sent")
+    visitor.goto("/password-reset/MQ/expired-token")
+    audit.check(visitor, "a reset link that no longer works")
+    visitor.goto("/password-reset/done")
+    audit.check(visitor, "password reset")
 
     page = windows(alice, "/", viewport=viewport, before=themed(scheme)).page
     audit.check(page, "the app, nothing open")
@@ -327,3 +336,39 @@ def test_ctrl_or_cmd_k_opens_a_quick_switcher_over_the_conversations(windows, al
     box.press("Enter")
     expect(page).to_have_url(re.compile(rf"/c/{group.pk}/$"))
     wait_live(page)
+
+
+@pytest.fixture(scope="module")
+def mail_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A daphne of its own that writes its emails to files, so a browser test can follow a link in one."""
+    outbox = tmp_path_factory.mktemp("outbox")
+    env = live_env(EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend", EMAIL_FILE_PATH=str(outbox))
+    with live_server(env) as running:
+        running.outbox = outbox
+        yield running
+
+
+def test_forgot_password_on_the_login_page_resets_it_by_email(mail_server, browser, alice):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=mail_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_role("link", name="Forgot password?").click()
+        page.get_by_label("Email").fill("alice@example.com")
+        page.get_by_role("button", name="Send the link").click()
+        expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+
+        [sent] = list(mail_server.outbox.iterdir())
+        link = re.search(r"http://\S+/password-reset/\S+", sent.read_text()).group(0)
+        page.goto(link)
+        page.get_by_label("New password", exact=True).fill("a-brand-new-and-unusual-passphrase")
+        page.get_by_label("Confirm new password").fill("a-brand-new-and-unusual-passphrase")
+        page.get_by_role("button", name="Set the new password").click()
+        expect(page.get_by_role("heading", name="Your password was changed")).to_be_visible()
+        page.get_by_role("link", name="Log in").click()
+        page.fill("#id_username", "alice")
+        page.fill("#id_password", "a-brand-new-and-unusual-passphrase")
+        page.click("button[type=submit]")
+        wait_live(page)
+    finally:
+        context.close()
