@@ -258,6 +258,7 @@ def test_arrow_up_in_an_empty_box_edits_the_last_message(windows, server, alice,
     editor.press("Enter")
     expect(message(page, "second")).to_have_count(1)
     expect(message(page, "second").locator("[data-field=edited]")).to_be_visible()
+    expect(composer).to_be_focused()  # back to typing
 
 
 def test_touch_screens_get_targets_of_at_least_44_px(server, browser, alice, bob):

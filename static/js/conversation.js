@@ -325,6 +325,18 @@ export class ConversationView {
     badge.removeAttribute("aria-expanded");
   }
 
+  // Back to the message box once an edit begun with ↑ is saved or cancelled, to keep typing.
+  refocusAfterEdit(el) {
+    const form = el.querySelector(".edit-form");
+    if (!form) return;
+    const watch = new MutationObserver(() => {
+      if (form.isConnected) return;
+      watch.disconnect();
+      if (!document.activeElement || document.activeElement === document.body) this.input.focus();
+    });
+    watch.observe(el, { childList: true, subtree: true });
+  }
+
   // A tap (or Enter) on a group message's "Read by 2" shows the names, another hides them.
   toggleReaders(badge) {
     const el = badge.closest(".msg");
@@ -397,6 +409,7 @@ export class ConversationView {
         if (mine) {
           event.preventDefault();
           this.actions.edit(mine);
+          this.refocusAfterEdit(mine);
         }
       }
     });
