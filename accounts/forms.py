@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import User, username_validator
@@ -98,6 +98,9 @@ class ProfileForm(forms.Form):
     email_notifications = forms.BooleanField(required=False, label="Email me about messages I missed while I was away")
 
 
+PASSWORD_RULES = "At least 8 characters, not a common password, not only digits, not close to your name or email."
+
+
 class PasswordForm(PasswordChangeForm):
     """Django's form (old password checked, new one validated and typed twice), quieter on a page
     that is not only about the password: no autofocus, a one-line summary of the rules."""
@@ -106,9 +109,7 @@ class PasswordForm(PasswordChangeForm):
         super().__init__(*args, **kwargs)
         self.fields["old_password"].label = "Current password"
         self.fields["old_password"].widget.attrs.pop("autofocus", None)
-        self.fields[
-            "new_password1"
-        ].help_text = "At least 8 characters, not a common password, not only digits, not close to your name or email."
+        self.fields["new_password1"].help_text = PASSWORD_RULES
         self.fields["new_password2"].label = "Confirm new password"
         self.fields["new_password2"].help_text = ""
 
@@ -126,3 +127,12 @@ class AdminLoginForm(AdminAuthenticationForm):
         # Only failed logins spend the budgets, as everywhere.
         login_succeeded(throttles)
         return cleaned
+
+
+class NewPasswordForm(SetPasswordForm):
+    """The password reset's form: Django's, with the settings page's one-line summary of the rules."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].help_text = PASSWORD_RULES
+        self.fields["new_password2"].label = "Confirm new password"

@@ -11,4 +11,8 @@ urlpatterns = [
     path("settings", views.settings_page, name="settings"),
     path("verify-email/resend", views.resend_verification, name="resend-verification"),
     path("verify-email/<str:token>", views.verify_email, name="verify-email"),
+    path("password-reset", views.PasswordResetPage.as_view(), name="password-reset"),
+    path("password-reset/sent", views.PasswordResetSentPage.as_view(), name="password-reset-sent"),
+    path("password-reset/<uidb64>/<token>", views.PasswordResetConfirmPage.as_view(), name="password-reset-confirm"),
+    path("password-reset/done", views.PasswordResetCompletePage.as_view(), name="password-reset-complete"),
 ]

@@ -201,6 +201,12 @@ def user_change_password(
         password_validation.validate_password(new_password, user)
     except DjangoValidationError as error:
         raise serializers.ValidationError({"new_password": list(error.messages)})
+    user_set_password(user=user, new_password=new_password, request=request)
+
+
+def user_set_password(*, user: User, new_password: str, request: HttpRequest | None = None) -> None:
+    """Write a password already validated (a change, a reset by email) and sign out every device as
+    `user_change_password` says; a reset by email keeps no session."""
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])

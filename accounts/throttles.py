@@ -76,6 +76,12 @@ class VerificationResendNameThrottle(LoginAccountThrottle):
     scope = "verification_resend"
 
 
+class PasswordResetIPThrottle(LoginIPThrottle):
+    """Every "forgot password" request counts: each one sends an email."""
+
+    scope = "password_reset_ip"
+
+
 def login_throttles() -> list[FailureThrottle]:
     """The budgets every login spends (API, page, admin), fresh for one attempt: the instances that
     charged it are the ones that can refund it."""

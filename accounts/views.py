@@ -6,20 +6,28 @@ attacker gains nothing by switching between the two.
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import NON_FIELD_ERRORS
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import serializers
 
 from accounts import services
 from accounts.api import PasswordChangeThrottle, VerificationResendIPThrottle, VerificationResendNameThrottle
-from accounts.forms import LoginForm, PasswordForm, ProfileForm, SignupForm
+from accounts.forms import LoginForm, NewPasswordForm, PasswordForm, ProfileForm, SignupForm
 from accounts.models import User
-from accounts.throttles import SignupIPThrottle, login_succeeded, login_throttles, page_throttle_wait
+from accounts.throttles import (
+    PasswordResetIPThrottle,
+    SignupIPThrottle,
+    login_succeeded,
+    login_throttles,
+    page_throttle_wait,
+)
 from chat import moderation, selectors
 from chat.views import AVATAR_COLOURS
 
@@ -52,6 +60,43 @@ class LoginPage(LoginView):
         # The right password for an account that waits for its email address: offer a new link.
         context["resend_verification"] = context["form"].has_error(NON_FIELD_ERRORS, "email_not_verified")
         return context
+
+
+# "Forgot password?": Django's password reset by email, in the login page's style. The request page
+# answers the same whether or not the address has an account, so it reveals none.
+class PasswordResetPage(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("password-reset-sent")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        wait = page_throttle_wait(request, [PasswordResetIPThrottle()])
+        if wait is not None:
+            form = self.get_form()
+            _too_many(form, wait)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+class PasswordResetSentPage(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_sent.html"
+
+
+class PasswordResetConfirmPage(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    form_class = NewPasswordForm
+    success_url = reverse_lazy("password-reset-complete")
+
+    def form_valid(self, form) -> HttpResponse:
+        # Through the service, like a password change: the API tokens of every device stop working too.
+        services.user_set_password(user=form.user, new_password=form.cleaned_data["new_password1"])
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        return HttpResponseRedirect(self.get_success_url())
+
+
+class PasswordResetCompletePage(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
 
 
 class LogoutPage(LogoutView):

@@ -221,6 +221,7 @@ REST_FRAMEWORK = {
         "login_username": os.environ.get("THROTTLE_LOGIN_USERNAME", "10/min"),
         "login_ip": os.environ.get("THROTTLE_LOGIN_IP", "30/min"),
         "signup_ip": os.environ.get("THROTTLE_SIGNUP_IP", "20/hour"),
+        "password_reset_ip": os.environ.get("THROTTLE_PASSWORD_RESET_IP", "10/hour"),
         "message_post": os.environ.get("THROTTLE_MESSAGE_POST", "600/min"),
         "verification_resend": os.environ.get("THROTTLE_VERIFICATION_RESEND", "5/hour"),
     },

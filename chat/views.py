@@ -140,6 +140,7 @@ def _render_app(
         boot["receipts"] = [
             {
                 "user_id": p.user_id,
+                "display_name": p.user.display_name,  # "Read by Bob, Carol"
                 "last_delivered_message_id": p.last_delivered_message_id,
                 "last_read_message_id": p.last_read_message_id,
             }

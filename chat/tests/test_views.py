@@ -172,7 +172,12 @@ def test_conversation_page_shows_the_history_and_the_send_box(client_for, alice,
     assert data["conversation"]["id"] == direct.pk
     # Bob's pointers (the ticks of alice's messages) are at his own message: he has seen up to there.
     assert data["receipts"] == [
-        {"user_id": bob.pk, "last_delivered_message_id": sent[1].pk, "last_read_message_id": sent[1].pk}
+        {
+            "user_id": bob.pk,
+            "display_name": "bob",
+            "last_delivered_message_id": sent[1].pk,
+            "last_read_message_id": sent[1].pk,
+        }
     ]
     assert data["max_length"] == 4096
 

@@ -7,6 +7,7 @@ import { notifyBrowser, setTitleCount, setUpBrowserNotifications, Toasts } from 
 import { Presence } from "./presence.js";
 import { preview, Sidebar } from "./sidebar.js";
 import { CLOSE_REMOVED, CLOSE_REVOKED, LiveSocket } from "./socket.js";
+import { QuickSwitcher } from "./switcher.js";
 import { renderTimes } from "./time.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -15,6 +16,7 @@ const openId = boot.conversation?.id ?? null;
 const conversationUrl = (id) => boot.urls.conversation.replace("/0/", `/${id}/`);
 
 const toasts = new Toasts($("#toasts"));
+new QuickSwitcher({ dialog: $("#switcher"), list: $("#conversation-list") });
 const presence = new Presence();
 const blocked = new Set(boot.blocked || []);
 const sidebar = new Sidebar({

@@ -23,7 +23,8 @@ const COUNTER_FROM = 500; // show the counter this close to the limit
 const NEAR_BOTTOM_PX = 120;
 const SEEN_RATIO = 0.5; // this much of a message (or of the scroller, for a tall one) on screen is seeing it
 const DIVIDER_GAP_PX = 8; // the divider sits this far below the top of the scroller on opening
-const STATUS_TEXT = { pending: "Sending…", failed: "Not sent", sent: "✓", delivered: "✓✓", read: "✓✓" };
+// Read differs from delivered in its glyph and its word, not only in its colour.
+const STATUS_TEXT = { pending: "Sending…", failed: "Not sent", sent: "✓", delivered: "✓✓", read: "✓✓ Read" };
 const DELETED_TEXT = "Message deleted";
 
 const $ = (selector) => document.querySelector(selector);
@@ -57,6 +58,8 @@ export class ConversationView {
     });
     this.draft = new Draft(this.me.id, this.id);
     this.receipts = new Map(boot.receipts.map((r) => [r.user_id, r]));
+    this.names = new Map(boot.receipts.map((r) => [r.user_id, r.display_name]));
+    this.live = $("#announcements");
     this.typing = new TypingLine($("#typing"));
     this.announcer = new TypingAnnouncer((frame) => this.socket.send(frame));
     this.ahead = new Map(); // seq -> id of messages beyond a gap
@@ -85,6 +88,7 @@ export class ConversationView {
     }
     this.restoreOutbox();
     renderTimes(this.list);
+    for (const el of this.list.querySelectorAll(".msg[data-id]")) this.nameActions(el);
     const divider = boot.conversation.unread_count > 0 && this.showDivider();
     if (divider) this.scrollToDivider(divider);
     else this.scrollToBottom();
@@ -167,6 +171,7 @@ export class ConversationView {
       this.tick(el);
     } else {
       this.typing.clear(message.sender.id);
+      this.announce(message);
       const divider = message.id > this.readUpTo && !follow && this.showDivider(el);
       if (divider && atBottom) this.scrollToDivider(divider);
       // The notification socket reports it too; this covers that socket being down. When someone is
@@ -202,6 +207,7 @@ export class ConversationView {
       this.readUpTo = Math.max(this.readUpTo, frame.last_read_message_id || 0);
       return;
     }
+    if (frame.user.display_name) this.names.set(frame.user.id, frame.user.display_name);
     const old = this.receipts.get(frame.user.id) || {};
     const unchanged =
       (old.last_delivered_message_id || 0) >= (frame.last_delivered_message_id || 0) &&
@@ -235,6 +241,7 @@ export class ConversationView {
     const others = new Set(conversation.participants.map((p) => p.id).filter((id) => id !== this.me.id));
     for (const id of this.receipts.keys()) if (!others.has(id)) this.receipts.delete(id);
     for (const id of others) if (!this.receipts.has(id)) this.receipts.set(id, { user_id: id });
+    for (const p of conversation.participants) if (p.display_name) this.names.set(p.id, p.display_name);
     for (const el of this.list.querySelectorAll(".msg.mine[data-id]")) this.tick(el);
   }
 
@@ -260,6 +267,21 @@ export class ConversationView {
     time.dateTime = message.created_at;
     time.removeAttribute("title");
     renderTimes(el);
+    this.nameActions(el);
+  }
+
+  // "Actions for Bob's message at 08:55": each ⋯ button says whose message, and which, it acts on.
+  nameActions(el) {
+    const button = field(el, "actions");
+    if (!button) return;
+    const whose = el.classList.contains("mine") ? "your" : `${field(el, "sender").textContent}'s`;
+    button.setAttribute("aria-label", `Actions for ${whose} message at ${field(el, "time").textContent}`);
+  }
+
+  // Someone else's new message, read out by screen readers (the #announcements live region).
+  announce(message) {
+    if (!this.live || message.deleted) return;
+    this.live.textContent = `${message.sender.display_name}: ${message.content}`;
   }
 
   // Deleted by this window: drawn at once, before the `message_deleted` frame comes back.
@@ -337,8 +359,20 @@ export class ConversationView {
     let status = "sent";
     if (others.length && readBy === others.length) status = "read";
     else if (others.length && reached.length === others.length) status = "delivered";
-    const label = this.isGroup && readBy ? `Read by ${readBy}` : { sent: "Sent", delivered: "Delivered", read: "Read" }[status];
-    this.setStatus(el, status, label, this.isGroup && readBy ? `✓✓ Read by ${readBy}` : undefined);
+    if (this.isGroup && readBy) {
+      // Who read it: named on hover (title) and for screen readers; a tap shows the names in place.
+      const names = others
+        .filter((r) => (r.last_read_message_id || 0) >= id)
+        .map((r) => this.names.get(r.user_id) || "someone");
+      const label = `Read by ${names.join(", ")}`;
+      const badge = field(el, "status");
+      this.setStatus(el, status, label, badge.dataset.open ? `✓✓ ${label}` : `✓✓ Read by ${readBy}`);
+      badge.setAttribute("role", "button");
+      badge.tabIndex = 0;
+      badge.setAttribute("aria-expanded", String(Boolean(badge.dataset.open)));
+      return;
+    }
+    this.setStatus(el, status, { sent: "Sent", delivered: "Delivered", read: "Read" }[status]);
   }
 
   setStatus(el, status, label, text) {
@@ -347,6 +381,30 @@ export class ConversationView {
     badge.textContent = text || STATUS_TEXT[status];
     badge.title = label;
     badge.setAttribute("aria-label", label);
+    badge.setAttribute("role", "img");
+    badge.removeAttribute("tabindex");
+    badge.removeAttribute("aria-expanded");
+  }
+
+  // Back to the message box once an edit begun with ↑ is saved or cancelled, to keep typing.
+  refocusAfterEdit(el) {
+    const form = el.querySelector(".edit-form");
+    if (!form) return;
+    const watch = new MutationObserver(() => {
+      if (form.isConnected) return;
+      watch.disconnect();
+      if (!document.activeElement || document.activeElement === document.body) this.input.focus();
+    });
+    watch.observe(el, { childList: true, subtree: true });
+  }
+
+  // A tap (or Enter) on a group message's "Read by 2" shows the names, another hides them.
+  toggleReaders(badge) {
+    const el = badge.closest(".msg");
+    if (badge.getAttribute("role") !== "button" || !el) return;
+    if (badge.dataset.open) delete badge.dataset.open;
+    else badge.dataset.open = "1";
+    this.tick(el);
   }
 
   // --- sending: the outbox sends, this draws -----------------------------------------------
@@ -424,6 +482,25 @@ export class ConversationView {
       if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing) {
         event.preventDefault();
         this.submit();
+      } else if (event.key === "ArrowUp" && !this.input.value && !event.shiftKey && !event.isComposing) {
+        // ↑ in an empty box edits the user's last message, as in most chat apps.
+        const mine = [...this.list.querySelectorAll(".msg.mine[data-id]:not(.deleted)")].pop();
+        if (mine) {
+          event.preventDefault();
+          this.actions.edit(mine);
+          this.refocusAfterEdit(mine);
+        }
+      }
+    });
+    this.list.addEventListener("click", (event) => {
+      const badge = event.target.closest("[data-field=status]");
+      if (badge) this.toggleReaders(badge);
+    });
+    this.list.addEventListener("keydown", (event) => {
+      const badge = event.target.closest("[data-field=status]");
+      if (badge && (event.key === "Enter" || event.key === " ")) {
+        event.preventDefault();
+        this.toggleReaders(badge);
       }
     });
     this.input.addEventListener("input", () => this.onInput());

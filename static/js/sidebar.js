@@ -165,6 +165,9 @@ export class Sidebar {
     const badge = el.querySelector("[data-field=badge]");
     badge.textContent = shown > 99 ? "99+" : String(shown);
     badge.hidden = shown === 0;
+    // The badge is only a number to the eye; screen readers hear "3 unread messages".
+    const label = el.querySelector("[data-field=unread-label]");
+    if (label) label.textContent = shown ? `${badge.textContent} unread message${shown === 1 ? "" : "s"}` : "";
   }
 
   remove(id) {
