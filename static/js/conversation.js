@@ -10,6 +10,7 @@ import { closeEditor, errorText, MessageActions } from "./message-actions.js";
 import { conversationName } from "./sidebar.js";
 import { LiveSocket } from "./socket.js";
 import { renderTimes } from "./time.js";
+import { addNote, markGaps, renderDays } from "./timeline.js";
 import { TypingAnnouncer, TypingLine } from "./typing.js";
 
 const PAGE = 50;
@@ -44,8 +45,10 @@ export class ConversationView {
     this.maxId = 0;
     this.readUpTo = boot.conversation.last_read_message_id || 0;
     this.blocked = new Set(boot.blocked || []);
+    this.members = boot.conversation.participants; // to tell what a `conversation` frame changed
+    this.title = boot.conversation.title;
 
-    for (const el of this.list.children) {
+    for (const el of this.list.querySelectorAll(".msg")) {
       this.index(el);
       [this.lastSeq, this.lastId] = [Number(el.dataset.seq), Number(el.dataset.id)];
       if (el.classList.contains("mine")) this.tick(el);
@@ -57,6 +60,7 @@ export class ConversationView {
       this.maxId = Math.max(this.maxId, newest.id);
     }
     renderTimes(this.list);
+    this.redrawTimeline();
     this.scrollToBottom();
     this.bindComposer();
     this.bindHistory();
@@ -133,8 +137,21 @@ export class ConversationView {
       if (document.hidden) this.markDelivered();
       else this.markRead();
     }
+    this.redrawTimeline();
     if (follow) this.scrollToBottom();
     else $("#jump-down").hidden = false;
+  }
+
+  // Whose messages a gap in the seqs hid, when only one person here can be it.
+  hiddenSender() {
+    const blocked = (this.members || []).filter((p) => p.id !== this.me.id && this.blocked.has(p.id));
+    return blocked.length === 1 ? blocked[0].display_name : null;
+  }
+
+  // Day separators, and placeholders where messages of people the user blocked were left out.
+  redrawTimeline() {
+    if (this.blocked.size) markGaps(this.list, this.hiddenSender());
+    renderDays(this.list);
   }
 
   // `message_updated` (an edit, a moderator's restore) and `message_deleted`: redrawn in place.
@@ -161,7 +178,7 @@ export class ConversationView {
 
   onError(frame) {
     if (frame.code === "blocked") this.showBlocked();
-    if (frame.client_id && this.pending.has(frame.client_id)) this.fail(frame.client_id, frame.detail);
+    if (frame.client_id && this.pending.has(frame.client_id)) this.fail(frame.client_id, frame.detail, frame.code === "blocked");
     else if (frame.code !== "blocked") this.onNotice(frame.detail);
   }
 
@@ -169,17 +186,44 @@ export class ConversationView {
   showBlocked() {
     $("#blocked-notice").hidden = false;
     this.form.hidden = true;
+    this.input.disabled = true;
     this.announcer.stop();
   }
 
   // A `conversation` frame from the notification socket: new title, members joining or leaving.
   onConversation(conversation) {
+    this.noteChanges(conversation);
     $("#conversation-name").textContent = conversationName(conversation);
     if (conversation.is_group) $("#conversation-sub").textContent = `${conversation.participants.length} members`;
     const others = new Set(conversation.participants.map((p) => p.id).filter((id) => id !== this.me.id));
     for (const id of this.receipts.keys()) if (!others.has(id)) this.receipts.delete(id);
     for (const id of others) if (!this.receipts.has(id)) this.receipts.set(id, { user_id: id });
     for (const el of this.list.querySelectorAll(".msg.mine[data-id]")) this.tick(el);
+  }
+
+  // A group's events as system notes, from what changed since the last `conversation` frame:
+  // "Dave was added", "Carol is no longer a member", "The group was renamed to “Hops”".
+  noteChanges(conversation) {
+    if (!conversation.is_group) return;
+    const before = new Map((this.members || []).map((p) => [p.id, p]));
+    const after = new Map(conversation.participants.map((p) => [p.id, p]));
+    const notes = [];
+    if (this.title !== undefined && conversation.title !== this.title) notes.push(`The group was renamed to “${conversation.title}”`);
+    for (const [id, p] of after) if (!before.has(id)) notes.push(`${p.id === this.me.id ? "You" : p.display_name} ${p.id === this.me.id ? "were" : "was"} added`);
+    for (const [id, p] of before) if (!after.has(id)) notes.push(`${p.display_name} is no longer a member`);
+    this.members = conversation.participants;
+    this.title = conversation.title;
+    const follow = this.nearBottom();
+    for (const text of notes) addNote(this.list, text, { afterId: this.maxId });
+    if (notes.length) this.redrawTimeline();
+    if (notes.length && follow) this.scrollToBottom();
+  }
+
+  // The user was removed from the group (or left it on another device).
+  noteRemoved() {
+    addNote(this.list, "You are no longer a member of this group", { afterId: this.maxId });
+    this.redrawTimeline();
+    this.scrollToBottom();
   }
 
   // --- the message list ---------------------------------------------------------------------
@@ -297,6 +341,7 @@ export class ConversationView {
     el.dataset.clientId = clientId;
     field(el, "retry").addEventListener("click", () => this.transmit(clientId));
     this.list.append(el);
+    this.redrawTimeline();
     this.pending.set(clientId, { el, content });
     this.transmit(clientId);
     this.scrollToBottom();
@@ -318,18 +363,19 @@ export class ConversationView {
       .then((message) => this.onMessage(message))
       .catch((error) => {
         if (error.body?.code === "blocked") this.showBlocked();
-        this.fail(clientId, errorText(error));
+        this.fail(clientId, errorText(error), error.body?.code === "blocked");
       });
   }
 
-  fail(clientId, reason) {
+  // `final`: no retry can succeed (a block): the notice says why once, and the message has no Retry.
+  fail(clientId, reason, final = false) {
     const item = this.pending.get(clientId);
     if (!item) return;
     clearTimeout(item.timer);
     item.failed = true;
     item.el.classList.replace("pending", "failed");
     this.setStatus(item.el, "failed", reason || "Not sent");
-    field(item.el, "retry").hidden = false;
+    field(item.el, "retry").hidden = final;
   }
 
   bindComposer() {
@@ -431,6 +477,7 @@ export class ConversationView {
       }
       const { scrollHeight, scrollTop } = this.scroller;
       this.list.prepend(fragment);
+      this.redrawTimeline();
       // Keep what the reader was looking at where it was.
       this.scroller.scrollTop = scrollTop + (this.scroller.scrollHeight - scrollHeight);
       this.hasMore = page.length === PAGE;
