@@ -166,6 +166,7 @@ setUpBrowserNotifications($("#enable-notifications"));
 renderTimes();
 setInterval(() => {
   renderTimes();
+  view?.redrawTimeline(); // "Today" becomes "Yesterday" at midnight
   presence.paint(); // "last seen 5 min ago" ages too
 }, 30000);
 // Back from the back/forward cache with closed sockets: start afresh.

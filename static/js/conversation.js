@@ -150,7 +150,8 @@ export class ConversationView {
 
   // Day separators, and placeholders where messages of people the user blocked were left out.
   redrawTimeline() {
-    if (this.blocked.size) markGaps(this.list, this.hiddenSender());
+    // While a gap is being fetched it is not known to be hidden messages: marked once caught up.
+    if (this.blocked.size && !this.ahead.size) markGaps(this.list, this.hiddenSender());
     renderDays(this.list);
   }
 
@@ -309,6 +310,7 @@ export class ConversationView {
     } finally {
       this.ahead.clear();
       this.catchingUp = false;
+      this.redrawTimeline();
     }
   }
 

@@ -49,7 +49,10 @@ function placeholder({ fromSeq, toSeq, id, at, name, count }) {
 // Where the seqs of the messages shown skip some, messages the user may not see were: those of people
 // they blocked (the history and the socket leave them out). Mark each such gap once. `name` is the
 // blocked person when the page knows who it can be (a direct conversation), else left out.
+// The page's own marks are redrawn each time (a gap it marked may since have been filled); the
+// server's, which name the sender, stay.
 export function markGaps(list, name) {
+  for (const old of list.querySelectorAll(":scope > .hidden-run[data-gap]")) old.remove();
   let previous = null;
   for (const el of [...list.children]) {
     if (!el.dataset.seq || !el.dataset.id) continue;
@@ -57,7 +60,10 @@ export function markGaps(list, name) {
     if (previous && from > Number(previous.dataset.seq) + 1) {
       const fromSeq = Number(previous.dataset.seq) + 1;
       const count = from - fromSeq;
-      el.before(placeholder({ fromSeq, toSeq: from - 1, id: previous.dataset.id, at: rowDate(el)?.toISOString() || "", name, count }));
+      const at = rowDate(el)?.toISOString() || "";
+      const mark = placeholder({ fromSeq, toSeq: from - 1, id: previous.dataset.id, at, name, count });
+      mark.dataset.gap = "";
+      el.before(mark);
     }
     previous = el;
   }
