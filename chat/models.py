@@ -196,3 +196,34 @@ class SocketPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} on {self.socket_id}"
+
+
+class ConversationEvent(models.Model):
+    """Something that happened to a group, kept for its timeline: "Alice added Dave", "Carol left".
+
+    Written by the service that made the change, in the same transaction; read by
+    `selectors.conversation_events` and shown between the messages by time.
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "created"
+        RENAMED = "renamed", "renamed"
+        ADDED = "added", "added"
+        REMOVED = "removed", "removed"
+        LEFT = "left", "left"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Who did it, and to whom (added, removed, left); kept as None if either account goes.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    title = models.CharField(max_length=120, blank=True)  # the group's title after a creation or rename
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "created_at"], name="conversation_event_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} {self.kind} at {self.created_at:%Y-%m-%d %H:%M}"

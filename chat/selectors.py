@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from chat.errors import ChatError, ConversationNotFound, ErrorCode
-from chat.models import Block, Conversation, Message, Participant
+from chat.models import Block, Conversation, ConversationEvent, Message, Participant
 
 
 def _count(messages: QuerySet[Message]) -> Coalesce:
@@ -171,6 +171,52 @@ def message_window_from(
     newer = message_history(conversation_id, after=after, limit=limit + 1, viewer_id=viewer_id)
     older = message_history(conversation_id, before=after + 1, limit=context + 1, viewer_id=viewer_id)
     return older[-context:] + newer[:limit], len(older) > context, len(newer) > limit
+
+
+def hidden_message_runs(
+    conversation_id: int, *, viewer_id: int, blocked_ids: set[int], after_seq: int, upto_seq: int | None = None
+) -> list[dict]:
+    """Where `message_history` left out the messages of people the viewer blocked, after `after_seq`
+    (and up to `upto_seq`, for a page that stops short of the newest message):
+    one run per stretch of consecutive seqs from one sender, oldest first, each with the sender's
+    display name, its first and last seq, the last message's id and the first one's time. One query
+    (none when the viewer blocks nobody)."""
+    if not blocked_ids:
+        return []
+    hidden = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq, sender_id__in=blocked_ids)
+    if upto_seq is not None:
+        hidden = hidden.filter(seq__lte=upto_seq)
+    rows = hidden.order_by("seq").values_list("id", "seq", "created_at", "sender_id", "sender__display_name")
+    runs: list[dict] = []
+    for message_id, seq, created_at, sender_id, name in rows:
+        run = runs[-1] if runs else None
+        if run and run["sender_id"] == sender_id and run["to_seq"] == seq - 1:
+            run.update(to_seq=seq, id=message_id, count=run["count"] + 1)
+        else:
+            runs.append(
+                {
+                    "hidden": True,
+                    "sender_id": sender_id,
+                    "name": name,
+                    "from_seq": seq,
+                    "to_seq": seq,
+                    "id": message_id,
+                    "created_at": created_at,
+                    "count": 1,
+                }
+            )
+    return runs
+
+
+def conversation_events(conversation_id: int, *, since=None, until=None) -> list[ConversationEvent]:
+    """A group's events (created, renamed, added, removed, left), oldest first, from `since` and up to
+    `until` (datetimes) when given, with their actor and subject: one query."""
+    events = ConversationEvent.objects.filter(conversation_id=conversation_id).select_related("actor", "subject")
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    if until is not None:
+        events = events.filter(created_at__lte=until)
+    return list(events.order_by("created_at", "id"))
 
 
 def newest_message_ref(conversation_id: int) -> dict | None:

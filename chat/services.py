@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from chat import events
 from chat.errors import ChatError, ConversationNotFound, ErrorCode
-from chat.models import Block, Conversation, Message, Participant
+from chat.models import Block, Conversation, ConversationEvent, Message, Participant
 from chat.selectors import is_blocked_between, is_participant, message_in_conversation
 
 
@@ -206,6 +206,9 @@ def conversation_create_group(
             [Participant(conversation=conversation, user=creator, role=Participant.Role.OWNER)]
             + [Participant(conversation=conversation, user=u, role=Participant.Role.MEMBER) for u in members]
         )
+        ConversationEvent.objects.create(
+            conversation=conversation, kind=ConversationEvent.Kind.CREATED, actor=creator, title=title
+        )
         user_ids = [creator.pk] + [u.pk for u in members]
         transaction.on_commit(partial(events.conversation_changed, conversation.pk, user_ids))
     return conversation
@@ -253,6 +256,9 @@ def conversation_rename(*, actor: Participant, title: str) -> Conversation:
     conversation.title = _clean_title(title)
     with transaction.atomic():
         conversation.save(update_fields=["title"])
+        ConversationEvent.objects.create(
+            conversation=conversation, kind=ConversationEvent.Kind.RENAMED, actor=actor.user, title=conversation.title
+        )
         transaction.on_commit(partial(events.conversation_changed, conversation.pk, _member_ids(conversation.pk)))
     return conversation
 
@@ -275,31 +281,46 @@ def conversation_add_member(*, actor: Participant, username: str) -> Participant
                 last_read_message_id=latest["pk"] if latest else None,
                 last_delivered_message_id=latest["pk"] if latest else None,
             )
+            ConversationEvent.objects.create(
+                conversation=conversation, kind=ConversationEvent.Kind.ADDED, actor=actor.user, subject=user
+            )
             transaction.on_commit(partial(events.conversation_changed, conversation.pk, _member_ids(conversation.pk)))
     except IntegrityError:
         raise ChatError(ErrorCode.ALREADY_MEMBER, f"{user.username} is already a member.", field="username")
     return participant
 
 
-def conversation_remove_member(*, actor: Participant, username: str) -> None:
-    """An owner or admin removes a member; anyone may remove themselves to leave."""
+def conversation_remove_member(*, actor: Participant, username: str) -> Participant:
+    """An owner or admin removes a member; anyone may remove themselves to leave. Returns the
+    membership that ended (its user loaded), for the confirmation to name them."""
     conversation = actor.conversation
     leaving = username.lower() == actor.user.username.lower()
     if not leaving:
         _require_group_manager(actor)
     elif not conversation.is_group:
         raise ChatError(ErrorCode.NOT_A_GROUP, "A direct conversation has exactly its two members.")
-    target = Participant.objects.filter(conversation=conversation, user__username__iexact=username).first()
+    target = (
+        Participant.objects.filter(conversation=conversation, user__username__iexact=username)
+        .select_related("user")
+        .first()
+    )
     if target is None:
         raise ChatError(ErrorCode.NOT_A_MEMBER, f"{username} is not a member.", field="username")
     if target.role == Participant.Role.OWNER and not leaving:
         raise ChatError(ErrorCode.FORBIDDEN, "The owner cannot be removed.")
     with transaction.atomic():
         target.delete()
+        ConversationEvent.objects.create(
+            conversation=conversation,
+            kind=ConversationEvent.Kind.LEFT if leaving else ConversationEvent.Kind.REMOVED,
+            actor=actor.user,
+            subject=target.user,
+        )
         if leaving and target.role == Participant.Role.OWNER:
             _hand_over_ownership(conversation)
         remaining = _member_ids(conversation.pk)
         transaction.on_commit(partial(events.member_removed, conversation.pk, target.user_id, remaining))
+    return target
 
 
 def _hand_over_ownership(conversation: Conversation) -> None:

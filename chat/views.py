@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
 from accounts.throttles import page_throttle_wait
@@ -20,7 +21,7 @@ from chat.api.pagination import first_page
 from chat.api.serializers import MessageSerializer, conversation_payload
 from chat.errors import ChatError, ConversationNotFound
 from chat.forms import AddMemberForm, DirectForm, GroupForm, MessageForm, RenameForm, apply_chat_error
-from chat.models import Participant
+from chat.models import ConversationEvent, Participant
 from chat.ratelimit import MessagePostThrottle
 
 HISTORY_PAGE = 50
@@ -117,15 +118,24 @@ def _render_app(
         else:
             history = selectors.message_history(open_id, limit=HISTORY_PAGE + 1, viewer_id=user.pk)
             page, has_more = history[-HISTORY_PAGE:], len(history) > HISTORY_PAGE
-        context["history"] = [
-            {**m, "mine": m["sender"]["id"] == user.pk} for m in MessageSerializer(page, many=True).data
-        ]
         context["has_more"] = has_more
+        shown = [{**m, "mine": m["sender"]["id"] == user.pk} for m in MessageSerializer(page, many=True).data]
+        # Where the messages of people the user blocked were: a placeholder per run, in seq order, and
+        # the group's events between the messages, both within the page's span.
+        after_seq = shown[0]["seq"] - 1 if shown and has_more else 0
+        upto_seq = shown[-1]["seq"] if shown and has_newer else None
+        runs = selectors.hidden_message_runs(
+            open_id, viewer_id=user.pk, blocked_ids=blocked_ids, after_seq=after_seq, upto_seq=upto_seq
+        )
+        rows = sorted(shown + runs, key=lambda row: row["from_seq"] if row.get("hidden") else row["seq"])
+        if conversation.is_group:
+            since = parse_datetime(shown[0]["created_at"]) if shown and has_more else None
+            until = parse_datetime(shown[-1]["created_at"]) if shown and has_newer else None
+            rows = _with_events(rows, selectors.conversation_events(open_id, since=since, until=until), user.pk)
+        context["history"] = rows
         context["block_state"] = _block_state(user, open_item["other_user"], blocked_ids)
-        boot["conversation"] = {
-            key: open_item[key]
-            for key in ("id", "is_group", "name", "unread_count", "last_read_message_id", "other_user")
-        }
+        keys = ("id", "is_group", "name", "title", "participants", "unread_count", "last_read_message_id", "other_user")
+        boot["conversation"] = {key: open_item[key] for key in keys}
         # The newest message, hidden or not: where the scripts' gap-free run starts. `last_message` is
         # the newest the user can see; only when that is not the newest is the newest looked up.
         last = open_item["last_message"]
@@ -151,6 +161,52 @@ def _render_app(
     open_unread = sum(item["unread_count"] for item in items if item["id"] == open_id)
     context["total_unread"] = max(all_unread - open_unread, 0)
     return render(request, "chat/app.html", context, status=status)
+
+
+def _event_text(event: ConversationEvent, me_id: int) -> str:
+    """A group event as its system note says it, by display name: "Dave was added by Alice"."""
+
+    def name(user, *, start: bool = True) -> str:
+        if user is None:
+            return "Someone" if start else "someone"
+        if user.pk == me_id:
+            return "You" if start else "you"
+        return user.display_name
+
+    actor, subject = name(event.actor, start=False), name(event.subject)
+    kind = ConversationEvent.Kind
+    if event.kind == kind.CREATED:
+        return f"{name(event.actor)} created the group “{event.title}”"
+    if event.kind == kind.RENAMED:
+        return f"{name(event.actor)} renamed the group to “{event.title}”"
+    if event.kind == kind.LEFT:
+        return f"{subject} left"
+    verb = "were" if subject == "You" else "was"
+    return f"{subject} {verb} {'added' if event.kind == kind.ADDED else 'removed'} by {actor}"
+
+
+def _with_events(rows: list[dict], group_events: list[ConversationEvent], me_id: int) -> list[dict]:
+    """The history's rows with the group's events between them, by time: each note after the rows
+    that came before it (a note carries the id of the message before it, where the scripts keep it)."""
+
+    def at(row: dict):
+        value = row["created_at"]
+        return parse_datetime(value) if isinstance(value, str) else value
+
+    merged: list[dict] = []
+    pending = list(group_events)
+    for row in rows:
+        while pending and pending[0].created_at < at(row):
+            merged.append(_event_row(pending.pop(0), merged, me_id))
+        merged.append(row)
+    for event in pending:
+        merged.append(_event_row(event, merged, me_id))
+    return merged
+
+
+def _event_row(event: ConversationEvent, before: list[dict], me_id: int) -> dict:
+    after_id = next((row["id"] for row in reversed(before) if not row.get("event")), 0)
+    return {"event": True, "text": _event_text(event, me_id), "created_at": event.created_at, "after_id": after_id}
 
 
 def _block_state(user, other: dict | None, blocked_ids: set[int]) -> str | None:
@@ -278,8 +334,8 @@ def group_settings(request: HttpRequest, conversation_id: int) -> HttpResponse:
                 return redirect(here)
         elif action == "remove":
             username = request.POST.get("username", "")
-            services.conversation_remove_member(actor=actor, username=username)
-            messages.success(request, f"{username} was removed.")
+            removed = services.conversation_remove_member(actor=actor, username=username)
+            messages.success(request, f"{removed.user.display_name} was removed.")
             return redirect(here)
         elif action in ("block", "unblock"):
             username = request.POST.get("username", "")

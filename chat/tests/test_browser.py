@@ -84,8 +84,11 @@ def windows(request, server, browser):
     opened: list[Window] = []
     failed_before = request.session.testsfailed
 
-    def open_window(user=None, path: str = "/", *, viewport: str = "desktop", name: str = "", before=None) -> Window:
-        context = browser.new_context(viewport=VIEWPORTS[viewport], base_url=server.url)
+    def open_window(
+        user=None, path: str = "/", *, viewport: str = "desktop", name: str = "", before=None, **context_options
+    ) -> Window:
+        # `context_options`: more of Playwright's context settings (locale, timezone_id, ...).
+        context = browser.new_context(viewport=VIEWPORTS[viewport], base_url=server.url, **context_options)
         if user is not None:
             client = Client()
             client.force_login(user)

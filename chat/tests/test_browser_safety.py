@@ -107,6 +107,7 @@ def test_blocking_shows_a_notice_on_both_sides_instead_of_a_silent_failure(windo
 
     alice_page.click("#conversation-menu summary")
     alice_page.get_by_role("button", name="Block bob").click()
+    alice_page.locator("#confirm-ok").click()  # blocking asks first
     wait_live(alice_page)
     notice = alice_page.locator("#blocked-notice")
     expect(notice).to_contain_text("You blocked bob.")
@@ -116,7 +117,7 @@ def test_blocking_shows_a_notice_on_both_sides_instead_of_a_silent_failure(windo
     # Bob's page was open before the block: his send is refused, and the page says why.
     send(bob_page, "are you there?")
     expect(message(bob_page, "are you there?")).to_have_attribute("data-status", "failed")
-    expect(bob_page.locator("#blocked-notice")).to_have_text("You can't send messages in this conversation.")
+    expect(bob_page.locator("#blocked-notice")).to_have_text("You can't message alice.")
     expect(bob_page.locator("#composer")).to_be_hidden()
 
     notice.get_by_role("button", name="Unblock").click()

@@ -485,14 +485,16 @@ def test_blocking_from_a_direct_conversation_shows_the_notice_to_both(client_for
     assert "You blocked bob. Neither of you can send messages here." in html
     assert 'value="unblock"' in html
     assert f'id="composer" class="composer" method="post" action="/c/{direct.pk}/" hidden' in html
-    # Bob's messages are hidden from alice, as in the API's history; the boot data says where it ends.
-    assert page.context["history"] == []
+    # Bob's messages are hidden from alice, as in the API's history, a placeholder where they were;
+    # the boot data says where it ends.
+    assert [(row.get("hidden"), row["name"], row["count"]) for row in page.context["history"]] == [(True, "bob", 1)]
+    assert "Message hidden: you blocked bob" in html
     assert boot(page)["blocked"] == [bob.pk]
     assert boot(page)["conversation"]["last_message"]["seq"] == 1
 
     bob_page = client_for(bob).get(f"/c/{direct.pk}/")
     assert bob_page.context["block_state"] == "by_them"
-    assert "You can't send messages in this conversation." in bob_page.content.decode()
+    assert "You can't message alice." in bob_page.content.decode()
     assert 'value="unblock"' not in bob_page.content.decode()
 
     alice_client.post(f"/c/{direct.pk}/block", {"action": "unblock"})
@@ -552,7 +554,8 @@ def test_group_history_leaves_out_people_one_blocked(client_for, alice, bob, car
 
     response = client_for(alice).get(f"/c/{group.pk}/")
 
-    assert [m["content"] for m in response.context["history"]] == ["from carol"]
+    messages = [m for m in response.context["history"] if not m.get("hidden") and not m.get("event")]
+    assert [m["content"] for m in messages] == ["from carol"]
     assert response.context["block_state"] is None  # blocks only stop direct conversations
     assert 'id="blocked-notice" class="blocked-notice" role="status" hidden' in response.content.decode()
 
@@ -564,3 +567,35 @@ def test_sidebar_and_header_carry_the_presence_hooks(client_for, alice, bob, dir
     assert html.count(f'data-presence="{bob.pk}"') == 2  # the sidebar's avatar and the header's
     assert f'data-presence-text="{bob.pk}"' in html
     assert boot(response)["conversation"]["other_user"]["username"] == "bob"
+
+
+def test_hidden_messages_leave_one_placeholder_per_run_in_constant_queries(
+    client_for, alice, make_user, django_assert_max_num_queries
+):
+    bob = make_user("bob", display_name="Bob")
+    carol = make_user("carol", display_name="Carol")
+    group = services.conversation_create_group(creator=alice, title="Hops", usernames=["bob", "carol"])
+    moderation.user_block(blocker=alice, blocked=bob)
+    moderation.user_block(blocker=alice, blocked=carol)
+    client = client_for(alice)
+
+    def page_rows():
+        return [
+            ("hidden", row["name"], row["count"]) if row.get("hidden") else row["content"]
+            for row in client.get(f"/c/{group.pk}/").context["history"]
+            if not row.get("event")
+        ]
+
+    send(alice, group, "hello")
+    send(bob, group, "one")
+    with django_assert_max_num_queries(20) as few:
+        assert page_rows() == ["hello", ("hidden", "Bob", 1)]
+    for content in ("two", "three"):
+        send(bob, group, content)
+    send(carol, group, "four")
+    send(alice, group, "bye")
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        rows = page_rows()
+    assert rows == ["hello", ("hidden", "Bob", 3), ("hidden", "Carol", 1), "bye"]
+    assert "3 messages hidden: you blocked Bob" in client.get(f"/c/{group.pk}/").content.decode()

@@ -2,6 +2,7 @@
 // Everything user-provided reaches the DOM through textContent, never innerHTML.
 
 import { api } from "./api.js";
+import "./confirm.js";
 import { ConversationView } from "./conversation.js";
 import { notifyBrowser, setTitleCount, setUpBrowserNotifications, Toasts } from "./notify.js";
 import { Presence } from "./presence.js";
@@ -143,7 +144,10 @@ function onNotification(frame) {
     if (frame.conversation.id === openId) view?.onConversation(frame.conversation);
   } else if (frame.type === "conversation_removed") {
     sidebar.remove(frame.conversation_id);
-    if (frame.conversation_id === openId) leaveConversation();
+    if (frame.conversation_id === openId) {
+      view?.noteRemoved();
+      leaveConversation();
+    }
   } else if (frame.type === "presence") {
     presence.apply(frame);
   }
@@ -169,6 +173,7 @@ setUpBrowserNotifications($("#enable-notifications"));
 renderTimes();
 setInterval(() => {
   renderTimes();
+  view?.redrawTimeline(); // "Today" becomes "Yesterday" at midnight
   presence.paint(); // "last seen 5 min ago" ages too
 }, 30000);
 // Back from the back/forward cache with closed sockets: start afresh.

@@ -15,6 +15,7 @@ import { Outbox } from "./outbox.js";
 import { conversationName } from "./sidebar.js";
 import { LiveSocket } from "./socket.js";
 import { renderTimes } from "./time.js";
+import { addNote, markGaps, renderDays } from "./timeline.js";
 import { TypingAnnouncer, TypingLine } from "./typing.js";
 
 const PAGE = 50;
@@ -74,6 +75,8 @@ export class ConversationView {
       root: this.scroller,
       threshold: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
     });
+    this.members = boot.conversation.participants; // to tell what a `conversation` frame changed
+    this.title = boot.conversation.title;
 
     for (const el of this.list.querySelectorAll(".msg[data-id]")) {
       this.index(el);
@@ -89,6 +92,7 @@ export class ConversationView {
     this.restoreOutbox();
     renderTimes(this.list);
     for (const el of this.list.querySelectorAll(".msg[data-id]")) this.nameActions(el);
+    this.redrawTimeline();
     const divider = boot.conversation.unread_count > 0 && this.showDivider();
     if (divider) this.scrollToDivider(divider);
     else this.scrollToBottom();
@@ -178,6 +182,7 @@ export class ConversationView {
       // looking, reading it moves the delivered pointer anyway.
       if (!attentive()) this.markDelivered();
     }
+    this.redrawTimeline();
     if (follow) this.scrollToBottom();
     else if (!mine) $("#jump-down").hidden = this.nearBottom();
   }
@@ -192,6 +197,19 @@ export class ConversationView {
       last_delivered_message_id: message.id,
       last_read_message_id: message.id,
     });
+  }
+
+  // Whose messages a gap in the seqs hid, when only one person here can be it.
+  hiddenSender() {
+    const blocked = (this.members || []).filter((p) => p.id !== this.me.id && this.blocked.has(p.id));
+    return blocked.length === 1 ? blocked[0].display_name : null;
+  }
+
+  // Day separators, and placeholders where messages of people the user blocked were left out.
+  redrawTimeline() {
+    // While a gap is being fetched it is not known to be hidden messages: marked once caught up.
+    if (this.blocked.size && !this.ahead.size) markGaps(this.list, this.hiddenSender());
+    renderDays(this.list);
   }
 
   // `message_updated` (an edit, a moderator's restore) and `message_deleted`: redrawn in place.
@@ -231,11 +249,13 @@ export class ConversationView {
   showBlocked() {
     $("#blocked-notice").hidden = false;
     this.form.hidden = true;
+    this.input.disabled = true;
     this.announcer.stop();
   }
 
   // A `conversation` frame from the notification socket: new title, members joining or leaving.
   onConversation(conversation) {
+    this.noteChanges(conversation);
     $("#conversation-name").textContent = conversationName(conversation);
     if (conversation.is_group) $("#conversation-sub").textContent = `${conversation.participants.length} members`;
     const others = new Set(conversation.participants.map((p) => p.id).filter((id) => id !== this.me.id));
@@ -243,6 +263,31 @@ export class ConversationView {
     for (const id of others) if (!this.receipts.has(id)) this.receipts.set(id, { user_id: id });
     for (const p of conversation.participants) if (p.display_name) this.names.set(p.id, p.display_name);
     for (const el of this.list.querySelectorAll(".msg.mine[data-id]")) this.tick(el);
+  }
+
+  // A group's events as system notes, from what changed since the last `conversation` frame:
+  // "Dave was added", "Carol is no longer a member", "The group was renamed to “Hops”".
+  noteChanges(conversation) {
+    if (!conversation.is_group) return;
+    const before = new Map((this.members || []).map((p) => [p.id, p]));
+    const after = new Map(conversation.participants.map((p) => [p.id, p]));
+    const notes = [];
+    if (this.title !== undefined && conversation.title !== this.title) notes.push(`The group was renamed to “${conversation.title}”`);
+    for (const [id, p] of after) if (!before.has(id)) notes.push(`${p.id === this.me.id ? "You" : p.display_name} ${p.id === this.me.id ? "were" : "was"} added`);
+    for (const [id, p] of before) if (!after.has(id)) notes.push(`${p.display_name} is no longer a member`);
+    this.members = conversation.participants;
+    this.title = conversation.title;
+    const follow = this.nearBottom();
+    for (const text of notes) addNote(this.list, text, { afterId: this.maxId });
+    if (notes.length) this.redrawTimeline();
+    if (notes.length && follow) this.scrollToBottom();
+  }
+
+  // The user was removed from the group (or left it on another device).
+  noteRemoved() {
+    addNote(this.list, "You are no longer a member of this group", { afterId: this.maxId });
+    this.redrawTimeline();
+    this.scrollToBottom();
   }
 
   // --- the message list ---------------------------------------------------------------------
@@ -348,6 +393,7 @@ export class ConversationView {
     } finally {
       this.ahead.clear();
       this.catchingUp = false;
+      this.redrawTimeline();
     }
   }
 
@@ -411,6 +457,7 @@ export class ConversationView {
   send(content) {
     const item = this.outbox.add(content);
     this.list.append(this.buildPending(item));
+    this.redrawTimeline();
     this.outbox.pump();
     this.scrollToBottom();
   }
@@ -466,7 +513,8 @@ export class ConversationView {
     el.classList.remove("pending");
     el.classList.add("failed");
     this.setStatus(el, "failed", reason || "Not sent");
-    field(el, "retry").hidden = false;
+    // No retry can succeed across a block: the notice says why once, and the message has no Retry.
+    field(el, "retry").hidden = code === "blocked";
   }
 
   bindComposer() {
@@ -646,6 +694,7 @@ export class ConversationView {
       }
       const { scrollHeight, scrollTop } = this.scroller;
       this.list.prepend(fragment);
+      this.redrawTimeline();
       // Keep what the reader was looking at where it was.
       this.scroller.scrollTop = scrollTop + (this.scroller.scrollHeight - scrollHeight);
       this.hasMore = page.length === PAGE;

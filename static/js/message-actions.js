@@ -32,6 +32,14 @@ export class MessageActions {
     });
     this.menu.addEventListener("click", (event) => this.choose(event.target.closest("[data-action]")));
     this.menu.addEventListener("keydown", (event) => this.onMenuKey(event));
+    this.menu.tabIndex = -1; // focused itself when none of its items can be (a disabled "Reported")
+    // Esc closes the menu wherever the focus is: its only item may be disabled, and so unfocusable.
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.target && !this.menu.contains(document.activeElement)) {
+        event.preventDefault();
+        this.close(true);
+      }
+    });
     document.addEventListener("pointerdown", (event) => {
       if (this.target && !this.menu.contains(event.target) && !event.target.closest("[data-field=actions]")) {
         this.close();
@@ -74,7 +82,7 @@ export class MessageActions {
     const left = mine ? at.right - size.width : at.left;
     this.menu.style.top = `${top}px`;
     this.menu.style.left = `${Math.min(Math.max(8, left), window.innerWidth - size.width - 8)}px`;
-    this.items()[0]?.focus();
+    (this.items()[0] || this.menu).focus();
   }
 
   close(refocus = false) {
@@ -141,11 +149,17 @@ export class MessageActions {
       box.style.height = "auto";
       box.style.height = `${Math.min(box.scrollHeight, 240)}px`;
     };
+    // Save and Cancel sit below the box: keep them in sight (the last message's are below the fold).
+    const reveal = () => row.scrollIntoView({ block: "nearest" });
     fit();
-    box.focus();
+    box.focus({ preventScroll: true });
     box.setSelectionRange(box.value.length, box.value.length);
+    reveal();
 
-    box.addEventListener("input", fit);
+    box.addEventListener("input", () => {
+      fit();
+      reveal();
+    });
     cancel.addEventListener("click", () => closeEditor(el));
     box.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {

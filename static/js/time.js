@@ -1,11 +1,33 @@
-// Times as people read them: "now", "5m", "3h", "Mon", "12 Nov" in lists; "14:05" on messages;
-// "last seen 5 min ago" for presence.
+// Times as people read them: "now", "5m", "3h", "Mon", "12 Nov" in lists; "14:05" on messages, with
+// the full date and time on hover and for screen readers; "Today", "Yesterday", "Tuesday", "12 March
+// 2026" between days of a conversation; "last seen 5 min ago" for presence. All in the browser's
+// locale and time zone.
 
 const weekday = new Intl.DateTimeFormat(undefined, { weekday: "short" });
 const dayMonth = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
 const fullDate = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
+const weekdayLong = new Intl.DateTimeFormat(undefined, { weekday: "long" });
+const longDate = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "long", year: "numeric" });
+const relativeDay = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+const startOfDay = (date) => new Date(date.getFullYear(), date.getMonth(), date.getDate());
+
+// The local calendar day of a date, as a key ("2026-3-12") and as the label of a day separator.
+export const dayKey = (date) => `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;
+
+export function dayLabel(date, now = new Date()) {
+  const days = Math.round((startOfDay(now) - startOfDay(date)) / 86400000);
+  if (days === 0 || days === 1) {
+    const text = relativeDay.format(-days, "day"); // "today", "yesterday" in the browser's language
+    return text.charAt(0).toLocaleUpperCase() + text.slice(1);
+  }
+  if (days > 1 && days < 7) return weekdayLong.format(date);
+  return longDate.format(date);
+}
+
+export const fullTime = (date) => full.format(date);
 
 export function relativeTime(iso, now = new Date()) {
   const date = new Date(iso);
@@ -40,5 +62,6 @@ export function renderTimes(root = document) {
     if (Number.isNaN(date.getTime())) continue;
     el.textContent = clock.format(date);
     el.title = full.format(date);
+    el.setAttribute("aria-label", full.format(date));
   }
 }
