@@ -7,11 +7,13 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import token_pair_for
 from chat import presence, services
+from chat.tests.live import live_env, live_server
 
 PASSWORD = "correct-horse-battery-staple"
 _serial = itertools.count(1)
@@ -87,3 +89,13 @@ def api_for():
         return api
 
     return client
+
+
+@pytest.fixture(scope="module")
+def two_servers(django_db_setup):
+    """Two daphne processes on the test database and the run's Redis, for one module's tests."""
+    if not settings.REDIS_URL or connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL and Redis")
+    env = live_env()
+    with live_server(env) as first, live_server(env) as second:
+        yield first, second

@@ -22,6 +22,8 @@ def login_name_lookup(name: str) -> Q:
     i would log in as `victor`. Usernames are ASCII, so a name with anything else names no one; an email
     that is not ASCII must match exactly.
     """
+    if "\x00" in name:  # PostgreSQL refuses even to compare text with a NUL: it names no one
+        return Q(pk__in=[])
     if "@" in name:
         return Q(email__iexact=name) if name.isascii() else Q(email=name)
     return Q(username__iexact=name) if name.isascii() else Q(pk__in=[])

@@ -74,6 +74,9 @@ class SignupOutput(serializers.Serializer):
     """The new account and its tokens; with EMAIL_VERIFICATION on, no tokens until the emailed link is
     followed, and `email_verification` instead."""
 
+    # Answers leave these out rather than send null (brewverse.schema reads this).
+    sometimes_sent = ("access", "refresh", "email_verification")
+
     user = MeSerializer()
     access = serializers.CharField(required=False)
     refresh = serializers.CharField(required=False)

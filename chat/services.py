@@ -173,15 +173,16 @@ def conversation_get_or_create_direct(*, user: User, other: User) -> tuple[Conve
 
 
 def _users_by_username(usernames: list[str], *, field: str = "usernames") -> list[User]:
-    wanted = {name.lower() for name in usernames}
+    """The active users named, in the order first named (members join, and are listed, in that order)."""
+    wanted = {name.lower(): index for index, name in reversed(list(enumerate(usernames)))}
     lookup = Q()
     for name in wanted:
         lookup |= Q(username__iexact=name)
     users = list(User.objects.filter(lookup, is_active=True)) if wanted else []
-    missing = wanted - {u.username.lower() for u in users}
+    missing = wanted.keys() - {u.username.lower() for u in users}
     if missing:
         raise ChatError(ErrorCode.USER_NOT_FOUND, f"Unknown users: {', '.join(sorted(missing))}.", field=field)
-    return users
+    return sorted(users, key=lambda user: wanted[user.username.lower()])
 
 
 def _clean_title(title: str) -> str:

@@ -206,6 +206,15 @@ def test_a_non_ascii_look_alike_of_a_login_name_names_no_one(api, alice, make_us
     assert login(api, look_alike).status_code == 401
 
 
+@pytest.mark.parametrize("name", ["alice\x00", "alice@example.com\x00"])
+def test_a_login_name_with_a_nul_is_refused_as_bad_input(api, alice, name):
+    """The budget resolves the name before the body is validated; PostgreSQL refuses to compare text
+    with a NUL, which was a 500."""
+    response = login(api, name)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
 def test_spellings_of_an_unknown_name_share_one_budget(api, username_budget_of_3):
     for name in ("nobody", "NOBODY", "\uff4eobody"):  # the last with a fullwidth n (NFKC: n)
         assert login(api, name).status_code == 401

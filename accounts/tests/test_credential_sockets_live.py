@@ -15,7 +15,6 @@ from websockets.exceptions import ConnectionClosed
 
 from accounts.services import token_pair_for
 from chat.consumers import CLOSE_REVOKED
-from chat.tests.live import live_env, live_server
 from conftest import PASSWORD
 
 pytestmark = [
@@ -27,15 +26,7 @@ pytestmark = [
     ),
 ]
 
-ORIGIN = "http://127.0.0.1"
 TIMEOUT = 10
-
-
-@pytest.fixture(scope="module")
-def two_servers(django_db_setup):
-    env = live_env()
-    with live_server(env) as first, live_server(env) as second:
-        yield first, second
 
 
 async def close_code(ws) -> int | None:
@@ -63,9 +54,9 @@ async def test_a_password_change_in_one_process_closes_the_sockets_of_the_other(
     tokens = await database_sync_to_async(token_pair_for)(alice)
     _, session = await signed_in_browser(alice)
     opened = [
-        await connect(f"{second.ws_url}{path}?token={tokens['access']}", origin=ORIGIN) for path in paths(direct.pk)
+        await connect(f"{second.ws_url}{path}?token={tokens['access']}", origin=second.url) for path in paths(direct.pk)
     ] + [
-        await connect(f"{second.ws_url}{path}", origin=ORIGIN, additional_headers={"Cookie": session})
+        await connect(f"{second.ws_url}{path}", origin=second.url, additional_headers={"Cookie": session})
         for path in paths(direct.pk)
     ]
 
@@ -87,11 +78,11 @@ async def test_a_logout_closes_that_browsers_sockets_in_another_process(two_serv
     leaving, leaving_session = await signed_in_browser(alice)
     _, staying_session = await signed_in_browser(alice)
     gone = [
-        await connect(f"{second.ws_url}{path}", origin=ORIGIN, additional_headers={"Cookie": leaving_session})
+        await connect(f"{second.ws_url}{path}", origin=second.url, additional_headers={"Cookie": leaving_session})
         for path in paths(direct.pk)
     ]
     async with connect(
-        f"{second.ws_url}/ws/notifications/", origin=ORIGIN, additional_headers={"Cookie": staying_session}
+        f"{second.ws_url}/ws/notifications/", origin=second.url, additional_headers={"Cookie": staying_session}
     ) as kept:
         await database_sync_to_async(leaving.post)("/logout")
 

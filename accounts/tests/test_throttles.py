@@ -7,21 +7,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.conf import settings
-from django.db import connection
-
-from chat.tests.live import live_env, live_server
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres_redis, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def two_servers(django_db_setup):
-    if not settings.REDIS_URL or connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL and Redis")
-    env = live_env()
-    with live_server(env) as first, live_server(env) as second:
-        yield first, second
 
 
 def login(url: str, username: str, password: str) -> int:

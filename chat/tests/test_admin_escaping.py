@@ -14,17 +14,6 @@ HOSTILE = ["abuse {} here", "{0} and {1}", "100%s sure %(name)s", "{{ braces }}"
 
 
 @pytest.fixture
-def moderator(make_user):
-    return make_user("mod", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(client, moderator):
-    client.force_login(moderator)
-    return client
-
-
-@pytest.fixture
 def hostile(moderator, alice, bob, carol):
     """A group titled, peopled and filled with hostile text, its messages reported and removed."""
     for user, text in ((alice, HOSTILE[0]), (bob, HOSTILE[4]), (carol, HOSTILE[2])):

@@ -75,16 +75,6 @@ async def quiet(ws, seconds: float = 0.5) -> None:
 # --- two processes, one Redis ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def two_servers(django_db_setup):
-    """Two daphne processes on the test database and the run's Redis, for this module's tests."""
-    if not settings.REDIS_URL or connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL and Redis")
-    env = live_env()
-    with live_server(env) as first, live_server(env) as second:
-        yield first, second
-
-
 @pytest.fixture
 def group(alice, bob, carol):
     return services.conversation_create_group(creator=alice, title="Brew crew", usernames=["bob", "carol"])

@@ -8,17 +8,6 @@ from chat import services
 from chat.models import AuditEntry, Message, Report
 
 
-@pytest.fixture
-def moderator(make_user):
-    return make_user("mod", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(client, moderator):
-    client.force_login(moderator)
-    return client
-
-
 def send(user, conversation, content: str) -> Message:
     message, _ = services.message_send(sender=user, conversation=conversation, content=content)
     return message

@@ -17,11 +17,6 @@ fast_passwords = socket_fixtures.fast_passwords
 
 
 @pytest.fixture
-def moderator(make_user):
-    return make_user("mod", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def group(alice, bob, carol):
     return services.conversation_create_group(creator=alice, title="team", usernames=["bob", "carol"])
 

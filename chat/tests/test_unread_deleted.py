@@ -14,11 +14,6 @@ sockets = socket_fixtures.sockets
 
 
 @pytest.fixture
-def moderator(make_user):
-    return make_user("mod", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def group(alice, bob, carol):
     return services.conversation_create_group(creator=alice, title="team", usernames=["bob", "carol"])
 
