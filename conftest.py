@@ -2,12 +2,15 @@
 
 import functools
 import itertools
+import time
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
-from django.db import connection
+from django.core.management.base import CommandError
+from django.db import OperationalError, connection
+from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -17,6 +20,27 @@ from chat.tests.live import live_env, live_server
 
 PASSWORD = "correct-horse-battery-staple"
 _serial = itertools.count(1)
+
+
+_flush = TransactionTestCase._fixture_teardown
+
+
+def _flush_retrying_deadlocks(self) -> None:
+    """Empty the test database after a `transaction=True` test, again if PostgreSQL made it a deadlock's
+    victim. A test's live daphne processes may still be finishing what its last sockets began (a
+    presence frame's audience, a receipt) when the TRUNCATE comes: each takes its locks table by table,
+    in another order. PostgreSQL's advice for a deadlock victim is to retry."""
+    for attempt in range(5):
+        try:
+            return _flush(self)
+        except CommandError as error:
+            cause = error.__cause__
+            if attempt == 4 or not isinstance(cause, OperationalError) or "deadlock" not in str(cause):
+                raise
+            time.sleep(0.2)
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying_deadlocks
 
 
 @pytest.fixture(autouse=True)
