@@ -89,7 +89,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(request) -> Iterator[Stack]:
     missing = missing_tools()
     if missing:
         pytest.fail("the fault suite needs " + ", ".join(missing))
@@ -130,6 +130,10 @@ def stack() -> Iterator[Stack]:
             process.stop()
         postgres.destroy()
         redis.stop()
+        if request.session.testsfailed:
+            # What the servers said, for whoever reads a failed run (CI's output is all there is).
+            for process in processes:
+                print(f"\n===== the end of {process.name}'s log\n{process.log_tail(4000)}")
         if os.environ.get("FAULTS_KEEP_LOGS"):
             print(f"\nthe fault suite's logs are in {root}")
         else:
