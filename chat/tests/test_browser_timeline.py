@@ -79,8 +79,12 @@ def test_day_separators_and_full_dates_in_the_history_live_and_older_pages(windo
     sent_at(direct, bob, "from long ago", forty_days)
     sent_at(direct, bob, "three days back", now - timedelta(days=3))
     sent_at(direct, alice, "yesterday's", now - timedelta(days=1))
-    for n in range(49):
-        sent_at(direct, bob if n % 2 else alice, f"today {n}", now - timedelta(minutes=60 - n))
+    # Today's messages within the last hour, but after London's midnight whenever the test runs.
+    midnight = now.astimezone(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = max(now - timedelta(minutes=60), midnight)
+    today_at = [start + (now - start) * (n + 1) / 50 for n in range(49)]
+    for n, when in enumerate(today_at):
+        sent_at(direct, bob if n % 2 else alice, f"today {n}", when)
     page = windows(alice, f"/c/{direct.pk}/", **LOCALE).page
 
     separators = page.locator("#messages .day-sep")
@@ -88,7 +92,7 @@ def test_day_separators_and_full_dates_in_the_history_live_and_older_pages(windo
     # The newest 50: the end of the day three days back is not in them; yesterday is.
     expect(separators).to_have_text(["Yesterday", "Today"])
     stamp = message(page, "today 0").locator("time")
-    local = (now - timedelta(minutes=60)).astimezone(LONDON)
+    local = today_at[0].astimezone(LONDON)
     full = re.compile(rf"{local:%A}, {local.day} {local:%B %Y} at {local:%H:%M}")
     expect(stamp).to_have_attribute("title", full)
     expect(stamp).to_have_attribute("aria-label", full)
