@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import token_pair_for
+from accounts.throttles import LoginAccountThrottle, LoginIPThrottle
 from chat import presence, services
 from chat.tests.live import live_env, live_server
 
@@ -123,3 +124,10 @@ def two_servers(django_db_setup):
     env = live_env()
     with live_server(env) as first, live_server(env) as second:
         yield first, second
+
+
+@pytest.fixture
+def login_budgets_of_3(monkeypatch):
+    """Every login's budgets (per account and per IP) at 3 a minute: the API, the pages and the admin."""
+    monkeypatch.setattr(LoginAccountThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)

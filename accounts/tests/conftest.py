@@ -2,13 +2,7 @@
 
 import pytest
 
-from accounts.throttles import LoginAccountThrottle, LoginIPThrottle
-
-
-@pytest.fixture
-def login_budgets_of_3(monkeypatch):
-    monkeypatch.setattr(LoginAccountThrottle, "rate", "3/min", raising=False)
-    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
+from accounts.throttles import LoginAccountThrottle
 
 
 @pytest.fixture

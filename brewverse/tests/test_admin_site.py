@@ -3,16 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.throttles import LoginAccountThrottle, LoginIPThrottle
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def login_budgets_of_3(monkeypatch):
-    monkeypatch.setattr(LoginAccountThrottle, "rate", "3/min", raising=False)
-    monkeypatch.setattr(LoginIPThrottle, "rate", "3/min", raising=False)
 
 
 @pytest.fixture
